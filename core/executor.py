@@ -1,0 +1,226 @@
+"""Running candidate scripts: the request and result types, the executor interface, and the shared machinery
+(content-hash cache, parallel workers, recording each attempt in the run store) that every executor plugin reuses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Iterable
+
+from core.store import RunStore
+from core.submission import submission_problems
+
+SCORE_LINE = re.compile(r"Final Validation Performance\s*:\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|nan|inf)",
+                        re.IGNORECASE)
+SCRIPT_NAME = "solution.py"
+VAL_PREDICTIONS = "val_predictions.csv"
+SUBMISSION = "submission.csv"
+
+
+class Status(str, Enum):
+    OK = "ok"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    OOM = "out_of_memory"
+    NO_SCORE = "no_score"
+    INVALID_SUBMISSION = "invalid_submission"
+    INVALID_PREDICTIONS = "invalid_predictions"  # set by the framework's scorer, never by an executor
+
+
+@dataclass
+class RunRequest:
+    """One script to run against one prepared input folder (the task's public files)."""
+
+    code: str
+    input_dir: Path
+    timeout: float
+    node: str = ""
+    parent_id: int | None = None
+    plan: str = ""
+    fidelity: str = "search"
+    check_submission: bool = True
+    id_column: str | None = None
+
+
+@dataclass
+class RunResult:
+    status: Status
+    seconds: float
+    workdir: Path
+    reported_score: float | None = None
+    submission: Path | None = None
+    val_predictions: Path | None = None
+    stdout_tail: str = ""
+    stderr_tail: str = ""
+    message: str = ""
+    returncode: int | None = None
+    cache_key: str = ""
+    cached: bool = False
+    attempt_id: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == Status.OK
+
+    @property
+    def error_tail(self) -> str:
+        return self.message or self.stderr_tail[-2000:]
+
+    def to_json(self) -> str:
+        d = asdict(self)
+        d.update(status=self.status.value, workdir=str(self.workdir),
+                 submission=str(self.submission) if self.submission else None,
+                 val_predictions=str(self.val_predictions) if self.val_predictions else None)
+        return json.dumps(d)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RunResult":
+        d = json.loads(text)
+        d["status"] = Status(d["status"])
+        for k in ("workdir", "submission", "val_predictions"):
+            d[k] = Path(d[k]) if d[k] else None
+        return cls(**d)
+
+
+@dataclass
+class ExecutorOptions:
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    memory_mb: int | None = 8192
+    output_bytes: int = 2_000_000
+    isolation: str = "auto"  # auto | bwrap | none
+    cache: bool = True
+    env: dict[str, str] = field(default_factory=dict)  # extra variables the user allows scripts to see
+
+    @classmethod
+    def from_dict(cls, options: dict) -> "ExecutorOptions":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(options) - known
+        if unknown:
+            raise ValueError(f"unknown executor options {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**options)
+
+
+class Executor:
+    """Base of every executor plugin: subclasses implement ``execute`` (run one script in ``workdir``); this class
+    adds the content-hash cache, parallelism, and the run-store record of each attempt."""
+
+    def __init__(self, options: ExecutorOptions, *, out_dir: Path, store: RunStore | None = None,
+                 run_id: str = ""):
+        self.options = options
+        self.runs_dir = Path(out_dir) / "runs"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.store = store
+        self.run_id = run_id
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._fingerprints: dict[tuple, str] = {}
+
+    def execute(self, request: RunRequest, workdir: Path) -> RunResult:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    # public API
+    def run(self, request: RunRequest) -> RunResult:
+        key = self.cache_key(request)
+        workdir = self.runs_dir / key[:20]
+        started = time.time()
+        with self._lock_for(key):
+            done = workdir / "result.json"
+            if self.options.cache and done.is_file():
+                result = RunResult.from_json(done.read_text())
+                result.cached = True
+            else:
+                result = self.execute(request, workdir)
+                result.cache_key = key
+                self._check_outputs(request, result)
+                _atomic_write(done, result.to_json())
+        if self.store is not None:
+            result.attempt_id = self.store.add_attempt(
+                run_id=self.run_id, node=request.node, parent_id=request.parent_id, plan=request.plan,
+                code=request.code, code_hash=_sha(request.code), cache_key=key, cached=int(result.cached),
+                fidelity=request.fidelity, status=result.status.value, reported_score=result.reported_score,
+                error_tail=result.error_tail if not result.ok else None, seconds=result.seconds,
+                started_at=started, finished_at=time.time(), workdir=str(result.workdir))
+        return result
+
+    def run_many(self, requests: Iterable[RunRequest]) -> list[RunResult]:
+        requests = list(requests)
+        if len(requests) <= 1 or self.options.workers <= 1:
+            return [self.run(r) for r in requests]
+        with ThreadPoolExecutor(max_workers=min(self.options.workers, len(requests))) as pool:
+            return list(pool.map(self.run, requests))
+
+    def cache_key(self, request: RunRequest) -> str:
+        payload = json.dumps({
+            "code": request.code, "data": self.fingerprint(request.input_dir), "timeout": request.timeout,
+            "memory": self.options.memory_mb, "check": request.check_submission, "id": request.id_column,
+        }, sort_keys=True)
+        return _sha(payload)
+
+    def fingerprint(self, folder: Path) -> str:
+        """A content hash of every file in ``folder`` (memoised by path, size and modification time)."""
+        files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+        stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        if stamp not in self._fingerprints:
+            h = hashlib.sha256()
+            for p in files:
+                h.update(str(p.relative_to(folder)).encode() + b"\0")
+                with p.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+            self._fingerprints[stamp] = h.hexdigest()
+        return self._fingerprints[stamp]
+
+    # helpers
+    def _lock_for(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def _check_outputs(self, request: RunRequest, result: RunResult) -> None:
+        """Turn a clean exit into ok / no_score / invalid_submission from what the script left behind."""
+        if result.status != Status.OK:
+            return
+        val = result.workdir / VAL_PREDICTIONS
+        result.val_predictions = val if val.is_file() else None
+        if result.reported_score is None and result.val_predictions is None:
+            result.status = Status.NO_SCORE
+            result.message = (f"the script printed no 'Final Validation Performance: <float>' line and wrote no "
+                              f"{VAL_PREDICTIONS}")
+            return
+        sample = request.input_dir / "sample_submission.csv"
+        sub = result.workdir / SUBMISSION
+        result.submission = sub if sub.is_file() else None
+        if request.check_submission and sample.is_file():
+            problems = submission_problems(sub, sample, request.id_column)
+            if problems:
+                result.status = Status.INVALID_SUBMISSION
+                result.message = "; ".join(problems)
+
+
+def parse_score(stdout: str) -> float | None:
+    """The value of the last ``Final Validation Performance: <float>`` line, or None."""
+    found = SCORE_LINE.findall(stdout)
+    if not found:
+        return None
+    try:
+        return float(found[-1])
+    except ValueError:
+        return None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)

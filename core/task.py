@@ -1,0 +1,307 @@
+"""task.yaml: its schema (pydantic), loading, and resolution into a ``Task`` with absolute paths and known columns.
+
+Every user mistake ends in ``TaskError`` with one line: the file, the key, what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.errors import TaskError
+
+PRIVATE_MARKERS = ("answer", "private", "solution")  # files never shown to a script, as in MLE-bench layouts
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Strict):
+    dir: Path | None = Field(None, description="MLE-bench-style competition folder")
+    train: Path | None = None
+    test: Path | None = None
+    sample_submission: Path | None = None
+    target: str | None = None
+    id: str | None = None
+    extra_files: list[Path] = Field(default_factory=list, description="other provided files the scripts may use")
+
+
+class Budget(_Strict):
+    total_seconds: float = Field(3600, gt=0, description="wall clock for the whole run")
+    run_timeout: float = Field(600, gt=0, description="seconds one script may run")
+    models: int = Field(4, ge=1, description="M: model cards retrieved and drafted")
+    plans: int = Field(4, ge=1, description="K: inner-loop refinement plans per outer step")
+    outer_steps: int = Field(4, ge=0, description="T: ablation/refinement rounds")
+    ensemble_rounds: int = Field(5, ge=0, description="R: ensembling plans tried")
+    debug_retries: int = Field(2, ge=0, description="debug attempts for a failing script")
+    search_rows: int = Field(30000, ge=10, description="training rows scripts see during search (full data at the end)")
+
+
+class PluginChoice(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class ValidationSplit(_Strict):
+    fraction: float = Field(0.2, gt=0, lt=1, description="share of training rows held out for validation")
+
+
+class PluginsSpec(_Strict):
+    disable: list[str] = Field(default_factory=list)
+
+
+class NodePlacement(_Strict):
+    node: str
+    after: str | None = None
+    replaces: str | None = None
+
+
+class GraphSpec(_Strict):
+    nodes: list[NodePlacement] = Field(default_factory=list, description="registered nodes to insert or swap in")
+
+
+class TaskFile(_Strict):
+    """The raw schema of task.yaml."""
+
+    name: str
+    goal: str | None = None
+    goal_file: Path | None = None
+    data: DataSpec
+    metric: str
+    budget: Budget = Field(default_factory=Budget)
+    policy: PluginChoice = Field(default_factory=lambda: PluginChoice(name="heuristic"))
+    retrieval: PluginChoice = Field(default_factory=lambda: PluginChoice(name="catalogue"))
+    executor: PluginChoice = Field(default_factory=lambda: PluginChoice(name="local"))
+    validation: ValidationSplit = Field(default_factory=ValidationSplit)
+    output: Path | None = None
+    seed: int = 0
+    plugins: PluginsSpec = Field(default_factory=PluginsSpec)
+    graph: GraphSpec = Field(default_factory=GraphSpec)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "/\\"):
+            raise ValueError("must be a non-empty name without slashes")
+        return value.strip()
+
+
+class Task(BaseModel):
+    """A validated, resolved task: absolute paths, the goal text, and the columns scripts must predict."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    source: Path  # the task.yaml it came from
+    goal: str
+    train: Path
+    test: Path
+    sample_submission: Path | None
+    extra_files: tuple[Path, ...]
+    target: str
+    id_column: str | None
+    prediction_columns: tuple[str, ...]  # the sample's non-id columns (one per class in a wide probability format)
+    metric: str
+    task_type: Literal["classification", "regression"]
+    budget: Budget
+    policy: PluginChoice
+    retrieval: PluginChoice
+    executor: PluginChoice
+    validation: ValidationSplit
+    output: Path
+    seed: int
+    plugins: PluginsSpec
+    graph: GraphSpec
+
+    @property
+    def public_files(self) -> dict[str, Path]:
+        """Every provided file a script may read, by the name it has in the working folder's input/."""
+        files = {"train.csv": self.train, "test.csv": self.test}
+        if self.sample_submission is not None:
+            files["sample_submission.csv"] = self.sample_submission
+        for path in self.extra_files:
+            files.setdefault(path.name, path)
+        return files
+
+
+def load_task_file(path: str | Path) -> tuple[TaskFile, Path]:
+    """Parse and schema-check task.yaml; returns the raw model and the folder relative paths resolve against."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise TaskError(f"{where}: no such file; pass the path of a task.yaml (see examples/)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise TaskError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    except UnicodeDecodeError:
+        raise TaskError(f"{where}: not a text file; pass a task.yaml") from None
+    if raw is None:
+        raise TaskError(f"{where}: the file is empty; it needs at least name, data and metric (see examples/)")
+    if not isinstance(raw, dict):
+        raise TaskError(f"{where}: the top level must be a mapping of keys (name, data, metric, ...), "
+                        f"not a {type(raw).__name__}")
+    try:
+        return TaskFile.model_validate(raw), path.resolve().parent
+    except ValidationError as exc:
+        raise TaskError(_one_line(where, exc)) from None
+
+
+def _one_line(where: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
+    key = ".".join(loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        known = _fields_at(TaskFile, loc[:-1])
+        close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.5)
+        hint = f"did you mean '{'.'.join(loc[:-1] + [close[0]])}'?" if close else f"valid keys: {', '.join(known)}"
+        return f"{where}: {key}: unknown key; {hint}"
+    if err["type"] == "missing":
+        return f"{where}: {key}: required key is missing; add it (see examples/ for a complete task.yaml)"
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{where}: {key}: {err['msg'].lower()} (got {shown}); fix that value"
+
+
+def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
+    for part in loc:
+        field = model.model_fields.get(part)
+        ann = getattr(field, "annotation", None)
+        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if not inner:
+            return []
+        model = inner[0]
+    return list(model.model_fields)
+
+
+def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, output: Path | None = None) -> Task:
+    """Turn a schema-checked TaskFile into a Task: find files, read the goal, infer columns, check the metric."""
+    where = str(source)
+
+    def path_of(value: Path, key: str, must_exist: bool = True) -> Path:
+        p = value if value.is_absolute() else (base / value)
+        p = p.resolve()
+        if must_exist and not p.exists():
+            raise TaskError(f"{where}: {key}: file not found: {p}; fix the path (relative paths resolve against "
+                            f"the folder of task.yaml)")
+        return p
+
+    data = tf.data
+    folder = path_of(data.dir, "data.dir") if data.dir else None
+    if folder is not None and not folder.is_dir():
+        raise TaskError(f"{where}: data.dir: {folder} is not a folder; point it at the competition folder")
+
+    def data_file(key: str, default_name: str | None, required: bool) -> Path | None:
+        value = getattr(data, key)
+        if value is not None:
+            return path_of(value if folder is None or value.is_absolute() else folder / value, f"data.{key}")
+        if folder is not None and default_name and (folder / default_name).is_file():
+            return folder / default_name
+        if required:
+            hint = f"add data.{key}" + (f" or put {default_name} in data.dir" if default_name else "")
+            raise TaskError(f"{where}: data.{key}: required key is missing; {hint}")
+        return None
+
+    train = data_file("train", "train.csv", True)
+    test = data_file("test", "test.csv", True)
+    sample = data_file("sample_submission", "sample_submission.csv", False)
+    extra = [path_of(p if folder is None or p.is_absolute() else folder / p, "data.extra_files") for p in data.extra_files]
+    if folder is not None:
+        named = {train, test, sample, *extra}
+        for p in sorted(folder.iterdir()):
+            low = p.name.lower()
+            if p.is_file() and p not in named and p.name != "description.md" and p.suffix not in {".yaml", ".yml"} \
+                    and not any(m in low for m in PRIVATE_MARKERS):
+                extra.append(p.resolve())
+
+    goal = _goal(tf, base, folder, where, path_of)
+    if tf.metric not in metrics:
+        close = difflib.get_close_matches(tf.metric, list(metrics), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise TaskError(f"{where}: metric: unknown metric '{tf.metric}'; {hint}choose one of {', '.join(sorted(metrics))}")
+    metric = metrics[tf.metric]
+
+    train_cols = _columns(train, where, "data.train")
+    test_cols = _columns(test, where, "data.test")
+    target, id_column, pred_cols = _infer_columns(data, sample, train_cols, test_cols, where)
+
+    out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else base / "out" / tf.name)
+    return Task(
+        name=tf.name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
+        extra_files=tuple(extra), target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
+        metric=tf.metric, task_type=metric.task_type, budget=tf.budget, policy=tf.policy,
+        retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, output=Path(out).resolve(),
+        seed=tf.seed, plugins=tf.plugins, graph=tf.graph,
+    )
+
+
+def _goal(tf: TaskFile, base: Path, folder: Path | None, where: str, path_of) -> str:
+    if tf.goal and tf.goal.strip():
+        return tf.goal.strip()
+    if tf.goal_file is not None:
+        text = path_of(tf.goal_file, "goal_file").read_text().strip()
+        if not text:
+            raise TaskError(f"{where}: goal_file: {tf.goal_file} is empty; describe the task in it")
+        return text
+    if folder is not None and (folder / "description.md").is_file():
+        return (folder / "description.md").read_text().strip()
+    raise TaskError(f"{where}: goal: required key is missing; add goal (text) or goal_file (a description file)")
+
+
+def _columns(path: Path, where: str, key: str) -> list[str]:
+    try:
+        return [str(c) for c in pd.read_csv(path, nrows=5).columns]
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise TaskError(f"{where}: {key}: {path} is not a readable CSV ({type(exc).__name__}: {exc}); "
+                        f"fix the file") from None
+
+
+def _infer_columns(data: DataSpec, sample: Path | None, train_cols: list[str], test_cols: list[str],
+                   where: str) -> tuple[str, str | None, list[str]]:
+    id_column = data.id
+    target = data.target
+    pred_cols: list[str]
+    if sample is not None:
+        sample_cols = _columns(sample, where, "data.sample_submission")
+        if id_column is None and sample_cols and sample_cols[0] in test_cols:
+            id_column = sample_cols[0]
+        pred_cols = [c for c in sample_cols if c != id_column]
+        if target is None:
+            if len(pred_cols) != 1:
+                raise TaskError(f"{where}: data.target: cannot infer the target from the sample submission's "
+                                f"{len(pred_cols)} prediction columns; set data.target to the column in train.csv")
+            target = pred_cols[0]
+    else:
+        if target is None:
+            raise TaskError(f"{where}: data.target: required key is missing when there is no sample submission; "
+                            f"set it to the column of train.csv to predict")
+        pred_cols = [target]
+    if target not in train_cols:
+        close = difflib.get_close_matches(target, train_cols, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise TaskError(f"{where}: data.target: column '{target}' is not in the training data; {hint}"
+                        f"columns are: {', '.join(train_cols[:20])}")
+    if id_column is not None and (id_column not in test_cols or id_column not in train_cols):
+        missing = "test" if id_column not in test_cols else "training"
+        raise TaskError(f"{where}: data.id: column '{id_column}' is not in the {missing} data; "
+                        f"fix data.id or leave it out")
+    return target, id_column, pred_cols
+
+
+def load_task(path: str | Path, *, metrics: dict, output: Path | None = None) -> Task:
+    """Load, schema-check and resolve task.yaml in one step."""
+    tf, base = load_task_file(path)
+    return resolve_task(tf, base, metrics=metrics, source=Path(path), output=output)
