@@ -16,6 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
+from core.files import write_atomic
 from core.store import RunStore
 from core.submission import submission_problems
 
@@ -141,7 +142,7 @@ class Executor:
                 result = self.execute(request, workdir)
                 result.cache_key = key
                 self._check_outputs(request, result)
-                _atomic_write(done, result.to_json())
+                write_atomic(done, result.to_json())
         if self.store is not None:
             result.attempt_id = self.store.add_attempt(
                 run_id=self.run_id, node=request.node, parent_id=request.parent_id, plan=request.plan,
@@ -218,9 +219,3 @@ def parse_score(stdout: str) -> float | None:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)

@@ -99,6 +99,11 @@ def load_plugins(disabled: Iterable[str] = (), extra: Iterable[tuple[str, object
         plugin = pm.get_plugin(name)
         if plugin is not None:
             info.hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+            if not info.hooks:  # an entry point whose module lost its @hookimpl would otherwise vanish silently
+                info.error = "implements no mlestar hook"
+                errors.append(PluginError(f"plugin '{name}' (package {info.distribution} {info.version}) implements "
+                                          f"no mlestar hook; check its @hookimpl functions, or block it with "
+                                          f"{DISABLE_ENV}={name}"))
     return PluginHost(pm, infos, errors)
 
 

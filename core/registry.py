@@ -24,7 +24,7 @@ class Registry:
     executors: dict[str, Callable[..., Any]] = field(default_factory=dict)
     policies: dict[str, Callable[..., Any]] = field(default_factory=dict)
     search_backends: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    nodes: list[NodeSpec] = field(default_factory=list)
+    nodes: list[tuple[NodeSpec, str]] = field(default_factory=list)  # (node, plugin name)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
     host: PluginHost | None = None
 
@@ -71,8 +71,7 @@ def build_registry(host: PluginHost) -> Registry:
         def add_node(node: NodeSpec) -> None:
             if not isinstance(node, NodeSpec):
                 raise PluginError(f"{host.describe(plugin)} registered a node that is not a core.nodes.NodeSpec")
-            reg.nodes.append(node)
-            reg.owners[("node", node.name + "@" + plugin)] = plugin
+            reg.nodes.append((node, plugin))
         return add_node
 
     hooks = {

@@ -14,9 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from core.errors import UserError
+from core.loading import load_with_plugins
 from core.plugins import PluginHost, load_plugins
-from core.registry import Registry, build_registry
-from core.task import Task, load_task, load_task_file
 
 COMMANDS = ("plugins", "validate", "graph")
 
@@ -37,28 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun with --resume to continue", file=sys.stderr)
         return 130
-
-
-def registry_for(task_path: str | None = None, *, need_clean: bool = True) -> Registry:
-    """Load plugins (honouring the task's ``plugins.disable``) and build the registry."""
-    disabled: list[str] = []
-    if task_path is not None:
-        tf, _ = load_task_file(task_path)
-        disabled = tf.plugins.disable
-    host = load_plugins(disabled=disabled)
-    if need_clean:
-        host.raise_errors()
-    return build_registry(host)
-
-
-def load(task_path: str, out: str | None = None) -> tuple[Task, Registry]:
-    registry = registry_for(task_path)
-    task = load_task(task_path, metrics=registry.metrics, output=Path(out).resolve() if out else None)
-    where = str(task_path)
-    registry.get("policy", task.policy.name, f"{where}: policy.name")
-    registry.get("search backend", task.retrieval.name, f"{where}: retrieval.name")
-    registry.get("executor", task.executor.name, f"{where}: executor.name")
-    return task, registry
 
 
 def cmd_plugins(argv: list[str]) -> int:
@@ -85,7 +62,7 @@ def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.run validate", description="Check a task.yaml.")
     parser.add_argument("task")
     args = parser.parse_args(argv)
-    task, _ = load(args.task)
+    task, _ = load_with_plugins(args.task)
     print(f"{args.task}: ok — task '{task.name}', {task.task_type}, metric {task.metric}, target '{task.target}', "
           f"id {task.id_column or '(row order)'}, output {task.output}")
     return 0
@@ -97,7 +74,7 @@ def cmd_graph(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from graphs.build import describe_topology  # composition root: the only upward import
 
-    task, registry = load(args.task)
+    task, registry = load_with_plugins(args.task)
     print(describe_topology(task, registry))
     return 0
 
@@ -114,7 +91,7 @@ def cmd_run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     from graphs.runner import run_task  # composition root: the only upward import
 
-    task, registry = load(args.task, args.out)
+    task, registry = load_with_plugins(args.task, args.out)
     if args.budget is not None:
         if args.budget <= 0:
             raise UserError("--budget: must be a positive number of seconds")

@@ -57,6 +57,11 @@ class ValidationSplit(_Strict):
     fraction: float = Field(0.2, gt=0, lt=1, description="share of training rows held out for validation")
 
 
+class Strategy(_Strict):
+    merge_stop_at_first: bool = Field(True, description="stop merging at the first merge that does not improve")
+    ensemble_size: int = Field(4, ge=2, description="most solutions one ensemble combines")
+
+
 class PluginsSpec(_Strict):
     disable: list[str] = Field(default_factory=list)
 
@@ -84,6 +89,7 @@ class TaskFile(_Strict):
     retrieval: PluginChoice = Field(default_factory=lambda: PluginChoice(name="catalogue"))
     executor: PluginChoice = Field(default_factory=lambda: PluginChoice(name="local"))
     validation: ValidationSplit = Field(default_factory=ValidationSplit)
+    strategy: Strategy = Field(default_factory=Strategy)
     output: Path | None = None
     seed: int = 0
     plugins: PluginsSpec = Field(default_factory=PluginsSpec)
@@ -119,6 +125,7 @@ class Task(BaseModel):
     retrieval: PluginChoice
     executor: PluginChoice
     validation: ValidationSplit
+    strategy: Strategy
     output: Path
     seed: int
     plugins: PluginsSpec
@@ -243,7 +250,7 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
         name=tf.name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
         extra_files=tuple(extra), target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
         metric=tf.metric, task_type=metric.task_type, budget=tf.budget, policy=tf.policy,
-        retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, output=Path(out).resolve(),
+        retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, strategy=tf.strategy, output=Path(out).resolve(),
         seed=tf.seed, plugins=tf.plugins, graph=tf.graph,
     )
 

@@ -35,7 +35,8 @@ def _roc_auc(y_true, y_pred) -> float:
 
 def _logloss(y_true, y_pred) -> float:
     y_pred = np.clip(np.asarray(y_pred, dtype=float), 1e-15, 1 - 1e-15)
-    return float(skm.log_loss(y_true, y_pred))
+    labels = list(range(y_pred.shape[1])) if y_pred.ndim == 2 else [0, 1]  # a class absent from y_true still counts
+    return float(skm.log_loss(y_true, y_pred, labels=labels))
 
 
 BUILTIN = [

@@ -19,6 +19,8 @@ and ./submission.csv in the format of ./input/sample_submission.csv (first colum
 prints the validation score: accuracy for classification, RMSE for regression.
 """
 
+import inspect
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
@@ -31,9 +33,9 @@ $imports
 CLASSIFIER = $classifier
 REGRESSOR = $regressor
 PARAMS = $params
-IMPUTE = $impute  # the model rejects NaN, so numeric gaps get the column median
-SCALE = $scale  # distance- and gradient-based models want standardised inputs (and, for regression, targets)
-ONE_HOT = $one_hot  # one-hot codes for linear/distance models; tree models split on ordinal codes just as well
+IMPUTE = $impute  # fill numeric gaps with the column median, for models that reject NaN
+SCALE = $scale  # standardise inputs (and regression targets), for distance- and gradient-based models
+ONE_HOT = $one_hot  # one-hot codes for linear and distance models; trees split on ordinal codes just as well
 
 
 def is_classification(y: pd.Series) -> bool:
@@ -62,10 +64,11 @@ def make_preprocessor(features: pd.DataFrame) -> ColumnTransformer:
 def make_model(classification: bool):
     model_class = CLASSIFIER if classification else REGRESSOR
     if model_class is None:
-        raise SystemExit(f"$title has no {'classifier' if classification else 'regressor'}; pick another model")
-    # One PARAMS dict serves both classes: keep the keys this class accepts.
-    accepted = model_class().get_params()
-    model = model_class(**{key: value for key, value in PARAMS.items() if key in accepted})
+        raise SystemExit(f"this model has no {'classifier' if classification else 'regressor'}; pick another model")
+    # One PARAMS dict serves both classes (SVC takes `probability`, SVR does not): keep the keys this class accepts.
+    accepted = inspect.signature(model_class).parameters
+    takes_any = any(parameter.kind is parameter.VAR_KEYWORD for parameter in accepted.values())
+    model = model_class(**{key: value for key, value in PARAMS.items() if takes_any or key in accepted})
     if SCALE and not classification:
         model = TransformedTargetRegressor(regressor=model, transformer=StandardScaler())
     return model
@@ -106,14 +109,17 @@ if __name__ == "__main__":
 
 def render_script(title: str, estimator: Estimator, *, one_hot: bool) -> str:
     """The complete solution script for one card: its estimator classes, parameters and input preparation."""
-    paths = [path for path in (estimator.classification, estimator.regression) if path]
-    imports = sorted({f"from {path.rpartition('.')[0]} import {path.rpartition('.')[2]}" for path in paths})
+    by_module: dict[str, list[str]] = {}
+    for path in filter(None, (estimator.classification, estimator.regression)):
+        module, _, name = path.rpartition(".")
+        by_module.setdefault(module, []).append(name)
+    imports = [f"from {module} import {', '.join(names)}" for module, names in sorted(by_module.items())]
     return _SCRIPT.substitute(
         title=title,
         imports="\n".join(imports),
         classifier=_class_name(estimator.classification),
         regressor=_class_name(estimator.regression),
-        params=repr(dict(estimator.params)),
+        params=_dict_literal(estimator.params),
         impute=not estimator.handles_missing,
         scale=estimator.needs_scaling,
         one_hot=one_hot,
@@ -122,3 +128,10 @@ def render_script(title: str, estimator: Estimator, *, one_hot: bool) -> str:
 
 def _class_name(path: str | None) -> str:
     return path.rpartition(".")[2] if path else "None"
+
+
+def _dict_literal(params: dict) -> str:
+    one_line = repr(dict(params))
+    if len(one_line) <= 100:
+        return one_line
+    return "{\n" + "".join(f"    {key!r}: {value!r},\n" for key, value in params.items()) + "}"

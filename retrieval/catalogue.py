@@ -29,7 +29,7 @@ def catalogue() -> list[Entry]:
     """Every built-in card, built fresh so no caller can change another's."""
     return [
         _entry(
-            "lightgbm", "gradient_boosting", "LightGBM",
+            "lightgbm", "boosting", "LightGBM",
             "Gradient-boosted trees; usually the strongest single model on tabular data from a few thousand rows up, "
             "with missing values and categorical codes handled natively and fast training on large data.",
             Estimator(
@@ -41,7 +41,7 @@ def catalogue() -> list[Entry]:
             prior=0.9, few_rows_bonus=-0.05, codes_categoricals=True,
         ),
         _entry(
-            "hist_gradient_boosting", "gradient_boosting", "HistGradientBoosting (scikit-learn)",
+            "hist_gradient_boosting", "boosting", "HistGradientBoosting (scikit-learn)",
             "scikit-learn's histogram gradient boosting: close to LightGBM in accuracy, no extra dependency, "
             "native missing-value support and early stopping on larger data.",
             Estimator(
@@ -53,7 +53,7 @@ def catalogue() -> list[Entry]:
             prior=0.86, few_rows_bonus=-0.05, codes_categoricals=True,
         ),
         _entry(
-            "gradient_boosting", "gradient_boosting", "GradientBoosting (scikit-learn)",
+            "gradient_boosting", "boosting", "GradientBoosting (scikit-learn)",
             "Classic gradient boosting with shallow trees: strong on small to mid-sized data with nonlinear "
             "interactions, but slow beyond ~100k rows and needs imputed inputs.",
             Estimator(
@@ -182,8 +182,11 @@ def score(entry: Entry, query: CardQuery) -> float:
 
 
 class CatalogueBackend:
-    """Ranks the built-in cards for a task. Options: `families` keeps only those families, `exclude` drops cards
-    by name or family."""
+    """Ranks the built-in cards for a task.
+
+    Options: `families` keeps only cards of those families (boosting, forest, linear, svm, neural_net, neighbors,
+    naive_bayes); `exclude` drops cards by name or family. `cache_dir` is accepted and unused: nothing is fetched.
+    """
 
     def __init__(self, options: dict | None = None, *, cache_dir=None):
         options = dict(options or {})
@@ -214,7 +217,8 @@ def _known(values, key: str, allowed: set[str]) -> set[str] | None:
         raise TaskError(f"retrieval catalogue: option {key!r} must be a list of names, got {values!r}")
     unknown = sorted(set(values) - allowed)
     if unknown:
-        raise TaskError(f"retrieval catalogue: unknown {key} entry {unknown[0]!r} (known: {', '.join(sorted(allowed))})")
+        known = ", ".join(sorted(allowed))
+        raise TaskError(f"retrieval catalogue: unknown {key} entry {unknown[0]!r} (known: {known})")
     return set(values)
 
 

@@ -1,0 +1,133 @@
+"""Prepares what scripts see: one fixed validation split written into input folders, a capped subsample for the
+search and the full training rows for the final run, and the validation truth kept where no script can read it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from core.policy import ColumnInfo, TaskContext
+from core.task import Task
+
+SYNTHETIC_ID = "row_id"
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    search_dir: Path  # train.csv capped at budget.search_rows
+    full_dir: Path  # every training row
+    truth: Path  # validation ids and targets, outside both input folders
+    context: TaskContext
+
+
+def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
+    """Write (or reuse, when the task's data are unchanged) the prepared input folders under ``output/data``."""
+    root = task.output / "data"
+    manifest = root / "manifest.json"
+    stamp = _stamp(task)
+    if manifest.is_file():
+        saved = json.loads(manifest.read_text())
+        if saved.get("stamp") == stamp:
+            return PreparedData(root / "search", root / "full", root / "valid_truth.csv",
+                                TaskContext.model_validate(saved["context"]))
+    if root.exists():
+        shutil.rmtree(root)
+    tmp = task.output / "data.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+
+    train = pd.read_csv(task.train)
+    test = pd.read_csv(task.test)
+    id_col = task.id_column or SYNTHETIC_ID
+    if task.id_column is None:  # every row needs an id so predictions can be matched to rows
+        train.insert(0, SYNTHETIC_ID, np.arange(len(train)))
+        test.insert(0, SYNTHETIC_ID, np.arange(len(test)))
+    train = train[train[task.target].notna()].reset_index(drop=True)
+    stratify = _stratify(train[task.target]) if task.task_type == "classification" else None
+    fit_part, valid = train_test_split(train, test_size=task.validation.fraction, random_state=task.seed,
+                                       stratify=stratify)
+    search = fit_part
+    if len(fit_part) > task.budget.search_rows:
+        search, _ = train_test_split(fit_part, train_size=task.budget.search_rows, random_state=task.seed,
+                                     stratify=_stratify(fit_part[task.target]) if stratify is not None else None)
+    pred_cols = list(task.prediction_columns)
+    sample = _sample(task, test, id_col, pred_cols)
+    for name, part in (("search", search), ("full", fit_part)):
+        d = tmp / name
+        d.mkdir()
+        part.to_csv(d / "train.csv", index=False)
+        valid.to_csv(d / "valid.csv", index=False)
+        test.to_csv(d / "test.csv", index=False)
+        sample.to_csv(d / "sample_submission.csv", index=False)
+        for path in task.extra_files:
+            shutil.copyfile(path, d / path.name)
+    valid[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
+
+    classes = _sorted_labels(train[task.target]) if task.task_type == "classification" else []
+    ctx = TaskContext(
+        name=task.name, goal=task.goal, task_type=task.task_type, metric=task.metric, maximize=maximize,
+        proba=proba, target=task.target, id_column=id_col, prediction_columns=pred_cols, classes=classes,
+        columns=[_column_info(train[c]) for c in train.columns if c not in (task.target, id_col)],
+        n_train=len(fit_part), n_valid=len(valid), n_test=len(test),
+        files=sorted(p.name for p in (tmp / "full").iterdir()), seed=task.seed)
+    (tmp / "manifest.json").write_text(json.dumps({"stamp": stamp, "context": ctx.model_dump()}, indent=1))
+    tmp.rename(root)  # the folder appears whole or not at all
+    return PreparedData(root / "search", root / "full", root / "valid_truth.csv", ctx)
+
+
+def _stamp(task: Task) -> str:
+    h = hashlib.sha256()
+    for p in [task.train, task.test, *( [task.sample_submission] if task.sample_submission else []), *task.extra_files]:
+        st = p.stat()
+        h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
+    h.update(json.dumps([task.target, task.id_column, task.seed, task.validation.fraction, task.budget.search_rows,
+                         list(task.prediction_columns)]).encode())
+    return h.hexdigest()
+
+
+def _sorted_labels(y: pd.Series) -> list[str]:
+    """Class labels as strings, in the order scikit-learn sorts them (numerically for numbers)."""
+    values = y.dropna().unique()
+    try:
+        values = sorted(values)
+    except TypeError:
+        values = sorted(values, key=str)
+    return [str(v.item() if hasattr(v, "item") else v) for v in values]
+
+
+def _stratify(y: pd.Series) -> pd.Series | None:
+    counts = y.value_counts()
+    return y if len(counts) > 1 and counts.min() >= 2 else None
+
+
+def _sample(task: Task, test: pd.DataFrame, id_col: str, pred_cols: list[str]) -> pd.DataFrame:
+    if task.sample_submission is not None:
+        sample = pd.read_csv(task.sample_submission)
+        if len(sample) == len(test):
+            return sample
+    sample = pd.DataFrame({id_col: test[id_col]})
+    for col in pred_cols:
+        sample[col] = 0
+    return sample
+
+
+def _column_info(s: pd.Series) -> ColumnInfo:
+    missing = float(s.isna().mean())
+    unique = int(s.nunique(dropna=True))
+    if pd.api.types.is_bool_dtype(s):
+        kind = "boolean"
+    elif pd.api.types.is_numeric_dtype(s):
+        kind = "numeric"
+    else:
+        text = s.dropna().astype(str)
+        long_text = len(text) and text.str.len().mean() > 40 and unique > 0.5 * len(text)
+        kind = "text" if long_text else "categorical"
+    return ColumnInfo(name=str(s.name), dtype=kind, missing=round(missing, 4), unique=unique)

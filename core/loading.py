@@ -1,0 +1,25 @@
+"""Loading a task together with the plugins it asks for: the one way every entry point gets a Task and Registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.plugins import load_plugins
+from core.registry import Registry, build_registry
+from core.task import Task, load_task, load_task_file
+
+
+def load_with_plugins(task_path: str | Path, out: str | Path | None = None,
+                      extra_plugins: list[tuple[str, object]] = ()) -> tuple[Task, Registry]:
+    """Plugins (minus those task.yaml's ``plugins.disable`` blocks), then the validated task; every plugin choice
+    in the task must name a registered plugin."""
+    tf, _ = load_task_file(task_path)
+    host = load_plugins(disabled=tf.plugins.disable, extra=extra_plugins)
+    host.raise_errors()
+    registry = build_registry(host)
+    task = load_task(task_path, metrics=registry.metrics, output=Path(out).resolve() if out else None)
+    where = str(task_path)
+    registry.get("policy", task.policy.name, f"{where}: policy.name")
+    registry.get("search backend", task.retrieval.name, f"{where}: retrieval.name")
+    registry.get("executor", task.executor.name, f"{where}: executor.name")
+    return task, registry

@@ -1,0 +1,114 @@
+"""The policy interface: one method per agent role, plain data in and out.
+
+The heuristic, OpenAI-compatible and local transformers policies all implement it; nodes call nothing else to plan
+or write code. A method may return None to say "I have nothing for this" — the node then keeps what it had.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from core.cards import CardQuery, ModelCard
+
+
+class ColumnInfo(BaseModel):
+    name: str
+    dtype: str  # "numeric" | "categorical" | "text" | "datetime" | "boolean"
+    missing: float = 0.0  # share of missing values in train
+    unique: int = 0
+
+
+class TaskContext(BaseModel):
+    """What every role knows about the task (built once from the prepared data)."""
+
+    name: str
+    goal: str
+    task_type: str
+    metric: str
+    maximize: bool
+    proba: bool  # the metric reads probabilities
+    target: str
+    id_column: str
+    prediction_columns: list[str]
+    classes: list[str] = Field(default_factory=list)  # target labels as strings, classification only
+    columns: list[ColumnInfo]  # feature columns of train.csv (target and id excluded)
+    n_train: int
+    n_valid: int
+    n_test: int
+    files: list[str]  # every file a script finds in ./input/
+    seed: int = 0
+
+    def card_query(self) -> CardQuery:
+        return CardQuery(task_type=self.task_type, goal=self.goal[:2000], metric=self.metric,
+                         n_rows=self.n_train + self.n_valid, n_features=len(self.columns),
+                         has_categorical=any(c.dtype in ("categorical", "text", "boolean") for c in self.columns),
+                         has_missing=any(c.missing > 0 for c in self.columns))
+
+
+class BlockInfo(BaseModel):
+    """A code block as roles see it (mirrors ablation.Block without importing it)."""
+
+    key: str
+    kind: str
+    source: str
+
+
+class PlanRecord(BaseModel):
+    """A refinement or ensemble plan already tried, with what it scored (None: it failed)."""
+
+    plan: str
+    score: float | None
+    status: str
+    seconds: float = 0.0
+
+
+class CandidateInfo(BaseModel):
+    """A finished solution that an ensemble can combine (its predictions are in ./input/candidates/<name>/)."""
+
+    name: str
+    score: float
+    model: str = ""
+
+
+class Policy(Protocol):
+    name: str
+
+    def summarize_search(self, ctx: TaskContext, results: list[dict], limit: int) -> list[ModelCard] | None:
+        """Retrieval summariser: web results (title, href, body) → model cards with example code."""
+
+    def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
+        """Initial-solution writer: a complete script following the script contract for this model card."""
+
+    def merge(self, ctx: TaskContext, base_code: str, reference_code: str) -> str | None:
+        """Merger: integrate the reference solution's model into the base (e.g. as an ensemble member)."""
+
+    def simplify_block(self, ctx: TaskContext, code: str, block: BlockInfo) -> str | None:
+        """Ablation-script writer: a simpler, still runnable replacement for ``block`` (None: removal only)."""
+
+    def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
+        """Ablation summariser: a few sentences on which blocks matter, from the ablation table."""
+
+    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+                        history: list[PlanRecord], n: int) -> list[str]:
+        """Planner: up to ``n`` new plans for ``block``, each different from those in ``history``."""
+
+    def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
+        """Block implementer: the new source of ``block`` only (it is spliced back by its span)."""
+
+    def debug(self, ctx: TaskContext, code: str, error: str) -> str | None:
+        """Debugger: the whole script fixed for the error (traceback tail or status message)."""
+
+    def plan_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], history: list[PlanRecord]) -> str | None:
+        """Ensemble planner: how to combine the candidates' predictions, different from earlier plans."""
+
+    def implement_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], plan: str) -> str | None:
+        """Ensemble implementer: a script that reads ./input/candidates/<name>/{val_predictions,submission}.csv
+        and writes the combined val_predictions.csv and submission.csv."""
+
+    def fix_leakage(self, ctx: TaskContext, code: str, findings: list[str]) -> str | None:
+        """Data-leakage checker: the script rewritten so nothing is fitted on validation or test data."""
+
+    def use_all_data(self, ctx: TaskContext, code: str, unused_files: list[str]) -> str | None:
+        """Data-usage checker: the script extended to use provided files it ignores."""

@@ -1,0 +1,72 @@
+"""The one yardstick: the framework scores every script's validation predictions with the task's metric."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.metrics import Metric
+from core.policy import TaskContext
+
+
+def score_predictions(pred_path: Path, truth_path: Path, ctx: TaskContext, metric: Metric) -> tuple[float | None, str]:
+    """(score, "") for valid predictions, or (None, what is wrong with them)."""
+    try:
+        pred = pd.read_csv(pred_path)
+    except Exception as exc:  # noqa: BLE001 - whatever the script wrote
+        return None, f"val_predictions.csv is not a readable CSV: {type(exc).__name__}: {exc}"
+    truth = pd.read_csv(truth_path)
+    expected = [ctx.id_column, *ctx.prediction_columns]
+    if [str(c) for c in pred.columns] != expected:
+        return None, f"val_predictions.csv has columns {list(pred.columns)[:8]}, expected {expected[:8]}"
+    pred[ctx.id_column] = pred[ctx.id_column].astype(str)
+    truth[ctx.id_column] = truth[ctx.id_column].astype(str)
+    if pred[ctx.id_column].duplicated().any():
+        return None, "val_predictions.csv has duplicate ids"
+    merged = truth.merge(pred, on=ctx.id_column, how="left", suffixes=("", "__pred"), indicator=True)
+    missing = int((merged["_merge"] != "both").sum())
+    if missing:
+        return None, f"val_predictions.csv lacks {missing} of the {len(truth)} validation ids"
+    cols = [c + "__pred" if c == ctx.target else c for c in ctx.prediction_columns]
+    values = merged[cols]
+    if values.isna().any().any():
+        return None, "val_predictions.csv has missing values"
+    y_true = merged[ctx.target]
+    try:
+        if ctx.task_type == "regression":
+            y_pred = values.iloc[:, 0].astype(float).to_numpy()
+            y_true = y_true.astype(float).to_numpy()
+        elif metric.proba:
+            y_true = y_true.astype(str).to_numpy()
+            if values.shape[1] > 1:  # wide format: one probability column per class
+                order = [str(c) for c in ctx.prediction_columns]
+                y_pred = values.astype(float).to_numpy()
+                y_true = np.array([order.index(v) if v in order else -1 for v in y_true])
+                if (y_true < 0).any():
+                    return None, "validation labels missing from the probability columns"
+                return float(metric.fn(y_true, y_pred)), ""
+            y_pred = values.iloc[:, 0].astype(float).to_numpy()
+            positive = ctx.classes[-1] if ctx.classes else "1"
+            y_true = (y_true == positive).astype(int)
+        else:
+            y_pred = values.iloc[:, 0].astype(str).to_numpy()
+            y_true = y_true.astype(str).to_numpy()
+            y_pred = np.array([_canonical(v) for v in y_pred])
+            y_true = np.array([_canonical(v) for v in y_true])
+        score = float(metric.fn(y_true, y_pred))
+    except Exception as exc:  # noqa: BLE001 - a metric that cannot read these predictions
+        return None, f"cannot score val_predictions.csv with {metric.name}: {type(exc).__name__}: {exc}"
+    if not np.isfinite(score):
+        return None, f"{metric.name} of the validation predictions is not finite"
+    return score, ""
+
+
+def _canonical(label: str) -> str:
+    """'1.0' and '1' name the same class: scripts often write integer labels as floats."""
+    try:
+        f = float(label)
+        return str(int(f)) if f.is_integer() else label
+    except ValueError:
+        return label

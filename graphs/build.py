@@ -1,0 +1,193 @@
+"""The one function that builds the LangGraph ``StateGraph`` from the registered node plugins, and the topology
+it follows (the default MLE-STAR order, with the replacements and insertions plugins or task.yaml ask for)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+
+from core.errors import PluginError
+from core.nodes import NodeSpec
+from core.registry import Registry
+from core.task import Task
+from graphs.progress import emit
+from graphs.state import RunState
+
+DEFAULT_ORDER = ("retrieve", "draft", "debug", "merge", "ablate", "target", "refine", "ensemble", "check", "submit")
+
+
+@dataclass
+class Placed:
+    spec: NodeSpec
+    plugin: str
+    slot: str  # the graph node's name: a default slot, or the inserted node's own name
+    after: str | None = None
+
+
+@dataclass
+class Topology:
+    nodes: dict[str, Placed] = field(default_factory=dict)  # in graph order of insertion
+    inserted: list[Placed] = field(default_factory=list)
+    unplaced: list[Placed] = field(default_factory=list)
+
+
+def plan_topology(registry: Registry, task: Task | None = None) -> Topology:
+    """Which plugin provides each node and where inserted nodes go; errors name the plugins involved."""
+    by_name: dict[str, Placed] = {}
+    for spec, plugin in registry.nodes:
+        if spec.name in by_name:
+            other = by_name[spec.name].plugin
+            raise PluginError(f"node '{spec.name}' is registered by both plugin '{other}' and plugin '{plugin}'; "
+                              f"block one with MLESTAR_DISABLE_PLUGINS")
+        by_name[spec.name] = Placed(spec, plugin, spec.name, spec.after)
+    placements = {p.node: p for p in (task.graph.nodes if task else [])}
+    where = f"{task.source}: graph.nodes" if task else "graph"
+    for name in placements:
+        if name not in by_name:
+            raise PluginError(f"{where}: no plugin registers a node named '{name}' "
+                              f"(registered: {', '.join(sorted(by_name))})")
+    topo = Topology()
+    replacements: dict[str, Placed] = {}
+    for name, placed in by_name.items():
+        p = placements.get(name)
+        replaces = p.replaces if p and p.replaces else (None if p and p.after else placed.spec.replaces)
+        after = p.after if p and p.after else (None if p and p.replaces else placed.spec.after)
+        if replaces:
+            if replaces not in DEFAULT_ORDER:
+                raise PluginError(f"node '{name}' of plugin '{placed.plugin}' replaces '{replaces}', which is not a "
+                                  f"node of the graph ({', '.join(DEFAULT_ORDER)})")
+            if replaces in replacements:
+                raise PluginError(f"node '{replaces}' is replaced by both plugin '{replacements[replaces].plugin}' "
+                                  f"and plugin '{placed.plugin}'; keep one")
+            replacements[replaces] = Placed(placed.spec, placed.plugin, replaces)
+        elif after:
+            topo.inserted.append(Placed(placed.spec, placed.plugin, name, after))
+        elif name not in DEFAULT_ORDER:
+            topo.unplaced.append(placed)
+    for slot in DEFAULT_ORDER:
+        chosen = replacements.get(slot) or by_name.get(slot)
+        if chosen is None:
+            raise PluginError(f"no plugin provides the '{slot}' node (was its plugin blocked?); "
+                              f"`python -m core.run plugins` lists what is loaded")
+        topo.nodes[slot] = Placed(chosen.spec, chosen.plugin, slot)
+    known = set(topo.nodes)
+    for ins in topo.inserted:
+        if ins.after not in known:
+            raise PluginError(f"node '{ins.slot}' of plugin '{ins.plugin}' goes after '{ins.after}', which is not "
+                              f"in the graph ({', '.join(sorted(known))})")
+        known.add(ins.slot)
+        topo.nodes[ins.slot] = ins
+    return topo
+
+
+@dataclass
+class Edge:
+    kind: str  # "fixed" | "route" | "send"
+    targets: tuple[str, ...]
+    fn: Callable[[dict], Any] | None = None
+
+
+def default_edges(rc) -> dict[str, Edge]:
+    """The MLE-STAR control flow; routers read the state and the budget (``rc`` may be None when only drawing)."""
+    budget = rc.task.budget if rc is not None else None
+
+    def fan_out(state: dict) -> list[Send]:
+        return [Send("draft", {"card": card, "index": i}) for i, card in enumerate(state.get("cards", []))]
+
+    def after_drafts(state: dict) -> str:
+        failed = [a for a in state.get("drafts", {}).values() if a.get("score") is None]
+        if failed and state.get("debug_round", 0) < budget.debug_retries and rc.search_time_left() > 0:
+            return "debug"
+        return "merge"
+
+    def after_merge(state: dict) -> str:
+        return "ablate" if budget.outer_steps > 0 and rc.search_time_left() > 0 and state.get("best") else "ensemble"
+
+    def after_target(state: dict) -> str:
+        return "refine" if state.get("target") and rc.search_time_left() > 0 else "ensemble"
+
+    def after_refine(state: dict) -> str:
+        more = state.get("outer_step", 0) < budget.outer_steps
+        return "ablate" if more and rc.search_time_left() > 0 else "ensemble"
+
+    return {
+        "retrieve": Edge("send", ("draft",), fan_out),
+        "draft": Edge("route", ("debug", "merge"), after_drafts),
+        "debug": Edge("route", ("debug", "merge"), after_drafts),
+        "merge": Edge("route", ("ablate", "ensemble"), after_merge),
+        "ablate": Edge("fixed", ("target",)),
+        "target": Edge("route", ("refine", "ensemble"), after_target),
+        "refine": Edge("route", ("ablate", "ensemble"), after_refine),
+        "ensemble": Edge("fixed", ("check",)),
+        "check": Edge("fixed", ("submit",)),
+        "submit": Edge("fixed", (END,)),
+    }
+
+
+def wire(topo: Topology, rc) -> dict[str, Edge]:
+    """Default edges with each inserted node spliced in behind its ``after`` node."""
+    edges = default_edges(rc)
+    for ins in topo.inserted:
+        edges[ins.slot] = edges[ins.after]
+        edges[ins.after] = Edge("fixed", (ins.slot,))
+    return edges
+
+
+def build_graph(rc, topo: Topology | None = None) -> StateGraph:
+    """The uncompiled graph for one run context: compile it with a checkpointer, or add it to a parent graph."""
+    topo = topo or plan_topology(rc.registry, rc.task)
+    return _assemble(topo, wire(topo, rc), lambda placed: _timed(placed.slot, placed.spec.make(rc), rc))
+
+
+def _assemble(topo: Topology, edges: dict[str, Edge], make: Callable[[Placed], Callable]) -> StateGraph:
+    graph = StateGraph(RunState)
+    for slot, placed in topo.nodes.items():
+        graph.add_node(slot, make(placed))
+    graph.add_edge(START, "retrieve")
+    for slot, edge in edges.items():
+        if edge.kind == "fixed":
+            graph.add_edge(slot, edge.targets[0])
+        else:
+            graph.add_conditional_edges(slot, edge.fn or (lambda s: edge.targets[0]), list(edge.targets))
+    return graph
+
+
+def _timed(name: str, fn: Callable[[dict], dict], rc) -> Callable[[dict], dict]:
+    """Adds the node's seconds to the state, saves the budget clock, and tells embedding apps what happened."""
+    def node(state: dict) -> dict:
+        emit({"event": "node_start", "node": name})
+        started = time.monotonic()
+        update = fn(state) or {}
+        seconds = time.monotonic() - started
+        update = {**update, "timings": [*update.get("timings", []), {"node": name, "seconds": round(seconds, 3)}]}
+        rc.clock.save()
+        best = update.get("best") or state.get("best") or {}
+        emit({"event": "node_end", "node": name, "seconds": round(seconds, 3), "best": best.get("score"),
+              "elapsed": round(rc.clock.elapsed(), 1), "budget": rc.task.budget.total_seconds})
+        return update
+    node.__name__ = name
+    return node
+
+
+def describe_topology(task: Task, registry: Registry) -> str:
+    """The topology in force as text (which plugin provides each node) and as Mermaid."""
+    topo = plan_topology(registry, task)
+    edges = wire(topo, None)
+    lines = ["nodes (in order of the default flow; inserted nodes last):"]
+    for slot, placed in topo.nodes.items():
+        how = f"inserted after {placed.after}" if placed.after else (
+            f"replaced by '{placed.spec.name}'" if placed.spec.name != slot else "built in")
+        lines.append(f"  {slot:<10} plugin {placed.plugin:<12} {how}  {placed.spec.description}")
+    for placed in topo.unplaced:
+        lines.append(f"  (available, not placed) {placed.spec.name} from plugin {placed.plugin}")
+    lines.append("edges:")
+    for slot, edge in edges.items():
+        arrow = {"fixed": "->", "route": "-?>", "send": "=>"}[edge.kind]
+        lines.append(f"  {slot} {arrow} {' | '.join(edge.targets)}")
+    # For drawing only: the nodes are never run, so each is a placeholder that returns no update.
+    mermaid = _assemble(topo, edges, lambda placed: (lambda state: {})).compile().get_graph().draw_mermaid()
+    return "\n".join(lines) + "\n\nmermaid:\n" + mermaid

@@ -1,0 +1,75 @@
+"""What every node is built with: the task, its prepared data, the policy, executor, run store and the budget clock.
+
+Live objects stay here, never in the checkpointed state."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.dataprep import PreparedData
+from core.executor import Executor
+from core.files import write_atomic
+from core.metrics import Metric
+from core.policy import Policy, TaskContext
+from core.registry import Registry
+from core.store import RunStore
+from core.task import Task
+
+
+@dataclass
+class Clock:
+    """Wall-clock budget that survives a resume: seconds already spent before are read from ``path``."""
+
+    total: float
+    path: Path | None = None
+    started: float = field(default_factory=time.monotonic)
+    before: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.path.is_file():
+            self.before = float(json.loads(self.path.read_text()).get("elapsed", 0.0))
+
+    def elapsed(self) -> float:
+        return self.before + time.monotonic() - self.started
+
+    def left(self) -> float:
+        return self.total - self.elapsed()
+
+    def save(self) -> None:
+        if self.path is not None:
+            write_atomic(self.path, json.dumps({"elapsed": self.elapsed()}))
+
+
+@dataclass
+class RunContext:
+    task: Task
+    registry: Registry
+    metric: Metric
+    data: PreparedData
+    policy: Policy
+    fallback: Policy  # the heuristic policy: steps in when the configured policy has nothing usable
+    executor: Executor
+    store: RunStore
+    search: Any  # the search backend
+    run_id: str
+    clock: Clock
+    workers: int = 1
+
+    @property
+    def ctx(self) -> TaskContext:
+        return self.data.context
+
+    def reserve(self) -> float:
+        """Seconds kept back for the final full-data run and the submission."""
+        return min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * self.task.budget.total_seconds))
+
+    def search_time_left(self) -> float:
+        return self.clock.left() - self.reserve()
+
+    def run_timeout(self) -> float:
+        """A script's timeout: the task's, but never past the search budget (at least a few seconds)."""
+        return max(5.0, min(self.task.budget.run_timeout, self.search_time_left()))

@@ -1,0 +1,132 @@
+"""How nodes get code scored: ask the policy (falling back to the heuristic one), guard the code with the static
+leakage check, run it through the executor, score its validation predictions, and debug what fails."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from core.checks import leakage_findings
+from core.executor import RunRequest, RunResult, Status
+from core.scoring import score_predictions
+from graphs.context import RunContext
+from graphs.progress import emit
+from graphs.state import Attempt
+
+
+def ask(rc: RunContext, role: str, *args: Any, **kwargs: Any) -> Any:
+    """Call one role on the configured policy; if it fails or has nothing, the heuristic policy answers."""
+    answer = None
+    try:
+        answer = getattr(rc.policy, role)(rc.ctx, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a policy failure must not end the run; it is logged and replaced
+        logger.warning(f"policy '{rc.policy.name}' failed in role {role}: {type(exc).__name__}: {exc}")
+    if not answer and rc.fallback is not rc.policy:
+        logger.info(f"role {role}: falling back to the heuristic policy")
+        answer = getattr(rc.fallback, role)(rc.ctx, *args, **kwargs)
+    return answer
+
+
+@dataclass
+class Job:
+    """A script to evaluate, with where it came from."""
+
+    code: str
+    node: str
+    label: str
+    plan: str = ""
+    parent: int | None = None
+
+
+def guard(rc: RunContext, job: Job) -> Job:
+    """The data-leakage checker: a script that fits on validation or test data is rewritten before it runs."""
+    findings = leakage_findings(job.code)
+    if not findings:
+        return job
+    messages = [f.message for f in findings]
+    logger.info(f"{job.label}: leakage found ({messages[0]}); asking the policy to fix it")
+    fixed = ask(rc, "fix_leakage", job.code, messages)
+    if fixed and not leakage_findings(fixed):
+        return Job(fixed, job.node, job.label, job.plan + " [leakage fixed]", job.parent)
+    logger.warning(f"{job.label}: leakage could not be fixed; the script runs as written and is flagged")
+    return Job(job.code, job.node, job.label, job.plan + " [LEAKAGE: " + "; ".join(messages)[:300] + "]", job.parent)
+
+
+def evaluate(rc: RunContext, jobs: list[Job], *, fidelity: str = "search", debug: bool = True,
+             input_dir: Path | None = None, timeout: float | None = None) -> list[Attempt]:
+    """Run the jobs in parallel and score them; failures go through ``debug_rounds`` when ``debug``."""
+    if not jobs:
+        return []
+    jobs = [guard(rc, j) for j in jobs]
+    input_dir = input_dir or (rc.data.search_dir if fidelity == "search" else rc.data.full_dir)
+    requests = [RunRequest(code=j.code, input_dir=input_dir, timeout=timeout or rc.run_timeout(), node=j.node,
+                           parent_id=j.parent, plan=j.plan, fidelity=fidelity, id_column=rc.ctx.id_column)
+                for j in jobs]
+    attempts = [scored(rc, j, r) for j, r in zip(jobs, rc.executor.run_many(requests))]
+    emit({"event": "runs", "node": jobs[0].node, "done": len(attempts),
+          "failed": sum(a.get("score") is None for a in attempts)})
+    if debug:
+        attempts = debug_rounds(rc, attempts, fidelity=fidelity, input_dir=input_dir)
+    return attempts
+
+
+def scored(rc: RunContext, job: Job, result: RunResult) -> Attempt:
+    """The framework's verdict on one run: its metric on the validation rows, or an explicit failure status."""
+    status, score, message = result.status, None, result.error_tail
+    if result.ok:
+        if result.val_predictions is None:
+            status, message = Status.INVALID_PREDICTIONS, "wrote no val_predictions.csv"
+        else:
+            score, problem = score_predictions(result.val_predictions, rc.data.truth, rc.ctx, rc.metric)
+            if score is None:
+                status, message = Status.INVALID_PREDICTIONS, problem
+    if result.attempt_id is not None:
+        rc.store.update_attempt(result.attempt_id, status=status.value, score=score,
+                                error_tail=None if score is not None else message[-2000:])
+    attempt = Attempt(id=result.attempt_id, node=job.node, code=job.code, plan=job.plan, parent=job.parent,
+                      status=status.value, score=score, reported=result.reported_score,
+                      message=message[-1500:] if score is None else "", workdir=str(result.workdir),
+                      seconds=round(result.seconds, 3), label=job.label)
+    shown = f"{score:.5g}" if score is not None else status.value
+    logger.debug(f"{job.label}: {shown} in {result.seconds:.1f}s{' (cached)' if result.cached else ''}")
+    return attempt
+
+
+def debug_rounds(rc: RunContext, attempts: list[Attempt], *, fidelity: str = "search",
+                 rounds: int | None = None, input_dir: Path | None = None) -> list[Attempt]:
+    """Up to ``rounds`` (default: the task's debug_retries) rounds of the debugger over the failed attempts."""
+    rounds = rc.task.budget.debug_retries if rounds is None else rounds
+    attempts = list(attempts)
+    for r in range(rounds):
+        failed = [i for i, a in enumerate(attempts) if a.get("score") is None]
+        if not failed or rc.search_time_left() <= 0:
+            break
+        fixes = []
+        for i in failed:
+            a = attempts[i]
+            code = ask(rc, "debug", a["code"], a.get("message") or a.get("status", ""))
+            if code and code != a["code"]:
+                fixes.append((i, Job(code, a["node"] + ":debug", f"{a.get('label', a['node'])} (debug {r + 1})",
+                                     a.get("plan", ""), a.get("id"))))
+        if not fixes:
+            break
+        for (i, _), fixed in zip(fixes, evaluate(rc, [j for _, j in fixes], fidelity=fidelity, debug=False,
+                                                     input_dir=input_dir)):
+            attempts[i] = fixed
+    return attempts
+
+
+def better(rc: RunContext, a: Attempt | None, b: Attempt | None) -> bool:
+    """Whether attempt ``a`` beats ``b`` on the framework's score (a failed attempt never does)."""
+    return rc.metric.better((a or {}).get("score"), (b or {}).get("score"))
+
+
+def best_of(rc: RunContext, attempts: list[Attempt]) -> Attempt | None:
+    best = None
+    for a in attempts:
+        if better(rc, a, best):
+            best = a
+    return best

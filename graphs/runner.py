@@ -1,0 +1,117 @@
+"""Runs a task end to end: output folder, run store, checkpointed graph (resumable), live progress, and the
+result files (result.json, report.md) when the graph ends."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from loguru import logger
+
+from core.dataprep import prepare_data
+from core.errors import TaskError, UserError
+from core.loading import load_with_plugins
+from core.files import write_atomic
+from core.logs import setup_logging
+from core.registry import Registry
+from core.store import RunStore
+from core.task import Task
+from graphs.build import build_graph
+from graphs.context import Clock, RunContext
+from graphs.progress_view import ProgressView
+from graphs.report import result_document, write_reports
+
+FALLBACK_POLICY = "heuristic"
+
+
+def make_context(task: Task, registry: Registry, run_id: str, store: RunStore) -> RunContext:
+    """Build every live service a run needs from the task's plugin choices."""
+    metric = registry.metrics[task.metric]
+    data = prepare_data(task, maximize=metric.maximize, proba=metric.proba)
+    where = str(task.source)
+
+    def build(kind: str, choice, key: str, **kwargs):
+        factory = registry.get(kind, choice.name, f"{where}: {key}.name")
+        try:
+            return factory(dict(choice.options), **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise TaskError(f"{where}: {key}.options: {exc}") from None
+
+    policy = build("policy", task.policy, "policy", task=task, store=store, registry=registry)
+    fallback = policy
+    if task.policy.name != FALLBACK_POLICY and FALLBACK_POLICY in registry.policies:
+        fallback = registry.policies[FALLBACK_POLICY]({"seed": task.seed}, task=task, store=store, registry=registry)
+    executor = build("executor", task.executor, "executor", out_dir=task.output, store=store, run_id=run_id)
+    search = build("search backend", task.retrieval, "retrieval", cache_dir=task.output / "cache" / "search")
+    clock = Clock(task.budget.total_seconds, task.output / "clock.json")
+    workers = getattr(getattr(executor, "options", None), "workers", 1)
+    return RunContext(task=task, registry=registry, metric=metric, data=data, policy=policy, fallback=fallback,
+                      executor=executor, store=store, search=search, run_id=run_id, clock=clock, workers=workers)
+
+
+def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: bool = False,
+             show_progress: bool = True) -> int:
+    """Run (or resume) the task; returns the process exit code (0: a valid submission was written)."""
+    out = task.output
+    out.mkdir(parents=True, exist_ok=True)
+    setup_logging(out, verbose)
+    run_file = out / "run.json"
+    previous = json.loads(run_file.read_text()) if run_file.is_file() else None
+    if resume and previous is None:
+        raise UserError(f"{out}: no run to resume here; start one without --resume")
+    if not resume and previous is not None and previous.get("status") != "finished":
+        raise UserError(f"{out}: holds an unfinished run ({previous['run_id']}); continue it with --resume, "
+                        f"or pass another --out")
+    if resume:
+        run_id = previous["run_id"]
+    else:
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        (out / "clock.json").unlink(missing_ok=True)
+    write_atomic(run_file, json.dumps({"run_id": run_id, "status": "running", "task": str(task.source)}))
+    store = RunStore(out / "runs.sqlite")
+    store.start_run(run_id, task.name, task_type=task.task_type, metric=task.metric,
+                    maximize=registry.metrics[task.metric].maximize, task_json=task.model_dump_json())
+    rc = make_context(task, registry, run_id, store)
+    logger.info(f"run {run_id}: task {task.name} ({task.task_type}, {task.metric}), output {out}")
+    conn = sqlite3.connect(out / "checkpoints.sqlite", check_same_thread=False)
+    try:
+        graph = build_graph(rc).compile(checkpointer=SqliteSaver(conn))
+        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 500, "max_concurrency": rc.workers}
+        snapshot = graph.get_state(config)
+        finished = resume and not snapshot.next and bool(snapshot.values.get("final"))
+        if finished:
+            logger.info("nothing left to resume: the graph had finished; rewriting the outputs")
+        else:
+            with ProgressView(rc, enabled=show_progress) as view:
+                for mode, chunk in graph.stream(None if resume and snapshot.next else {}, config,
+                                                stream_mode=["custom", "updates"]):
+                    view.update(mode, chunk)
+        state = graph.get_state(config).values
+    finally:
+        conn.close()
+    result = result_document(rc, state)
+    write_reports(out, result, [a.get("table", "") for a in state.get("ablations", [])])
+    ok = state.get("final", {}).get("status") == "ok"
+    store.finish_run(run_id, "finished" if ok else "failed", result)
+    write_atomic(run_file, json.dumps({"run_id": run_id, "status": "finished", "task": str(task.source)}))
+    rc.clock.save()
+    final = state.get("final", {})
+    if ok:
+        logger.info(f"done: validation {task.metric} {final['score']:.5g} → {out / 'submission.csv'}")
+    else:
+        logger.error(f"no valid submission: {final.get('message', 'the run failed')}")
+    return 0 if ok else 1
+
+
+def open_run(task_path: str | Path, out: str | Path | None = None) -> RunContext:
+    """For embedding apps: load task.yaml with the installed plugins and build its run context."""
+    task, registry = load_with_plugins(task_path, out)
+    task.output.mkdir(parents=True, exist_ok=True)
+    run_id = "embedded-" + uuid.uuid4().hex[:6]
+    store = RunStore(task.output / "runs.sqlite")
+    store.start_run(run_id, task.name, task_type=task.task_type, metric=task.metric)
+    return make_context(task, registry, run_id, store)

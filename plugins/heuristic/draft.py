@@ -1,0 +1,96 @@
+"""From a model card to a script spec adapted to the task, and from two specs to a blend (the merger)."""
+
+from __future__ import annotations
+
+from core.cards import ModelCard
+from core.policy import TaskContext
+from plugins.heuristic import families
+from plugins.heuristic.recipe import LoadSpec, MemberSpec, ModelSpec, PreprocessSpec, ScriptSpec, TrainSpec
+from plugins.heuristic.render import predict_spec
+
+# Set by the script itself (random_state from SEED) or left to the executor's thread budget.
+DROPPED_PARAMS = {"random_state", "n_jobs", "nthread", "num_threads", "thread_count"}
+
+
+def clean_params(path: str, params: dict) -> dict:
+    """Card or family params ready for a member: seeds and thread counts removed, probabilities switched on."""
+    out = {k: v for k, v in params.items() if k not in DROPPED_PARAMS}
+    if families.accepts(path, "probability") and families.importable(path):
+        out["probability"] = True  # SVC: soft probabilities for blending and for probability metrics
+    return out
+
+
+def default_target(ctx: TaskContext, path: str, scaled_family: bool) -> str:
+    """Regression targets: log1p for RMSLE (the metric lives on that scale), standardised for scale-sensitive
+    models (SVR's epsilon, a network's initialisation), untouched otherwise."""
+    if ctx.task_type != "regression":
+        return "none"
+    if ctx.metric == "rmsle":
+        return "log1p"
+    return "standard" if scaled_family else "none"
+
+
+def make_member(ctx: TaskContext, path: str, params: dict, preprocess: PreprocessSpec | None, *,
+                needs_scaling: bool | None = None, handles_missing: bool | None = None) -> MemberSpec:
+    """A member whose inputs are made right for it: its own scaler or imputer when the preprocess block (None:
+    unknown, e.g. written by an LLM) does not provide them."""
+    scaled = families.needs_scaling(path) if needs_scaling is None else needs_scaling
+    nan_ok = families.handles_missing(path) if handles_missing is None else handles_missing
+    return MemberSpec(
+        estimator=path, params=clean_params(path, params), target=default_target(ctx, path, scaled),
+        scale=scaled and (preprocess is None or preprocess.scaling == "none"),
+        impute=not nan_ok and (preprocess is None or preprocess.impute == "none"),
+    )
+
+
+def family_member(ctx: TaskContext, family: families.Family, preprocess: PreprocessSpec | None) -> MemberSpec:
+    return make_member(ctx, family.path(ctx.task_type), dict(family.defaults), preprocess)
+
+
+def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
+    """The card's estimator with inputs prepared for it; None for cards without an estimator or this task type."""
+    estimator = card.estimator
+    if estimator is None:
+        return None
+    path = estimator.classification if ctx.task_type == "classification" else estimator.regression
+    if not path:
+        return None
+    family = families.family_of(path)
+    one_hot = family.one_hot if family else estimator.needs_scaling
+    preprocess = PreprocessSpec(
+        impute="none" if estimator.handles_missing else "median",
+        encoding="onehot" if one_hot else "ordinal",
+        scaling="standard" if estimator.needs_scaling else "none",
+        text="hash",
+    )
+    member = make_member(ctx, path, dict(estimator.params), preprocess,
+                         needs_scaling=estimator.needs_scaling, handles_missing=estimator.handles_missing)
+    return ScriptSpec(title=card.name, load_data=LoadSpec(), preprocess=preprocess,
+                      model=ModelSpec(members=[member]), train=TrainSpec(), predict=predict_spec(ctx))
+
+
+def _same(a: MemberSpec, b: MemberSpec) -> bool:
+    return (a.estimator, a.params, a.target) == (b.estimator, b.params, b.target)
+
+
+def merged_model(ctx: TaskContext, base: ModelSpec, reference: ModelSpec,
+                 preprocess: PreprocessSpec | None) -> ModelSpec | None:
+    """The base's members plus the reference's new ones, all weighted equally; None when nothing is new.
+
+    The base's preprocessing stays as it is, so each added member brings its own scaler or imputer if it needs
+    one that the base does not provide.
+    """
+    added = []
+    for member in reference.members:
+        if any(_same(member, m) for m in [*base.members, *added]):
+            continue
+        fresh = make_member(ctx, member.estimator, member.params, preprocess)
+        added.append(fresh.model_copy(update={
+            "target": member.target,
+            "scale": member.scale or fresh.scale,
+            "impute": member.impute or fresh.impute,
+        }))
+    if not added:
+        return None
+    members = [m.model_copy(update={"weight": 1.0}) for m in [*base.members, *added]]
+    return ModelSpec(members=members)

@@ -1,0 +1,351 @@
+"""The refinement plan catalogue: block-level operations per block kind, their plan texts, and applying a plan.
+
+A plan is a sentence plus a machine tag, ``... (op: NAME {json args})``; the implementer parses the tag back and
+applies it to the spec on the block's marker line. Candidates are ordered by a fixed priority adjusted by the
+plans already tried: a move that helped is pushed further in the same direction first, the opposite of a move
+that hurt comes next, and ops that failed sink.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+
+from core.policy import PlanRecord, TaskContext
+from plugins.heuristic import families
+from plugins.heuristic.draft import family_member
+from plugins.heuristic.recipe import ModelSpec, PreprocessSpec, TrainSpec
+from plugins.heuristic.render import column_roles
+
+TAG = re.compile(r"\(op: (\w+) (\{.*\})\)\s*$", re.DOTALL)
+MAX_MEMBERS = 3
+MAX_STRENGTH = 3
+
+
+@dataclass(frozen=True)
+class Op:
+    name: str
+    args: dict
+    text: str
+    priority: float
+    group: str = ""  # plans of one direction share it (for reading the history)
+    opposite: str = ""  # the group pointing the other way, if any
+    after: tuple[str, ...] = field(default=())  # a continuation: offered only when this (group) helped
+
+    @property
+    def tag(self) -> str:
+        return f"(op: {self.name} {json.dumps(self.args, sort_keys=True)})"
+
+    @property
+    def plan(self) -> str:
+        return f"{self.text} {self.tag}"
+
+
+def parse_plan(plan: str) -> tuple[str, dict] | None:
+    """(op name, args) from a plan's tag; None for plans without one (e.g. written by an LLM)."""
+    match = TAG.search(plan or "")
+    if not match:
+        return None
+    try:
+        args = json.loads(match.group(2))
+    except ValueError:
+        return None
+    return (match.group(1), args) if isinstance(args, dict) else None
+
+
+def _key(name: str, args: dict) -> str:
+    return f"{name} {json.dumps(args, sort_keys=True)}"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+# --- candidates per block kind ----------------------------------------------------------------------------------
+
+def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | None) -> list[Op]:
+    roles = column_roles(ctx)
+    members = model.members if model else []
+    scale_sensitive = any(families.needs_scaling(m.estimator) and not m.scale for m in members)
+    one_hot_wanted = any(families.wants_one_hot(m.estimator) for m in members)
+    nan_ok = bool(members) and all(families.handles_missing(m.estimator) or m.impute for m in members)
+    has_missing = any(c.missing > 0 for c in ctx.columns)
+    ops: list[Op] = []
+
+    def change(field_name: str, value, text: str, priority: float, group: str | None = None, **kw) -> None:
+        if getattr(spec, field_name) == value:
+            return
+        ops.append(Op("set_preprocess", {field_name: value}, text, priority,
+                      group=group or f"preprocess.{field_name}={value}", **kw))
+
+    if scale_sensitive:
+        change("scaling", "standard", "Standardise the numeric features (zero mean, unit variance) so the "
+               "scale-sensitive model weighs them equally.", 0.9 if spec.scaling == "none" else 0.35)
+        change("scaling", "quantile", "Map the numeric features to normal quantiles (fitted on the training rows): "
+               "robust to outliers and skew for the scale-sensitive model.", 0.6)
+        change("scaling", "robust", "Scale the numeric features by median and interquartile range, so outliers "
+               "do not dominate the scale.", 0.45)
+    if roles["categorical"]:
+        change("encoding", "onehot", "Encode categorical columns as one-hot codes (at most 20 per column) instead "
+               f"of {spec.encoding} codes.", 0.75 if one_hot_wanted else 0.4)
+        change("encoding", "target", "Encode categorical columns by their cross-fitted mean target (fitted on the "
+               "training rows with 5 folds), which carries the signal of high-cardinality columns.", 0.55)
+        change("encoding", "count", "Encode categorical columns by how often each category occurs in the "
+               "training rows.", 0.35)
+        change("encoding", "ordinal", "Encode categorical columns as ordinal codes (unseen: -1).", 0.3)
+        if spec.encoding != "count":
+            change("count_features", True, "Add a frequency column per categorical column (how often the category "
+                   "occurs in the training rows), keeping the current encoding.", 0.5)
+    if has_missing:
+        change("missing_indicators", True, "Add a 0/1 missing-value indicator for every numeric column with gaps, "
+               "so the model can use missingness itself as a signal.", 0.6)
+        change("missing_indicators", False, "Drop the missing-value indicator columns.", 0.15)
+        for strategy, why in (("mean", "the mean"), ("most_frequent", "the most frequent value"),
+                              ("constant", "0"), ("median", "the median")):
+            change("impute", strategy, f"Fill numeric gaps with {why} of the training rows instead of "
+                   f"{'leaving them to the model' if spec.impute == 'none' else 'the ' + spec.impute}.",
+                   0.3, group="preprocess.impute")
+        if nan_ok:
+            change("impute", "none", "Leave numeric gaps as they are: every model here handles missing values "
+                   "natively, and imputing hides where values were missing.", 0.45)
+    if roles["numeric"]:
+        change("log1p_skewed", True, "Apply log1p to the non-negative numeric columns that are right-skewed "
+               "(skew > 1 in the training rows), to tame long tails.", 0.65 if scale_sensitive else 0.45)
+        change("log1p_skewed", False, "Stop applying log1p to skewed columns.", 0.15)
+    if len(roles["numeric"]) >= 2:
+        if spec.pair_top == 0:
+            change("pair_top", 4, "Add products and ratios of every pair among the 4 numeric columns most related "
+                   "to the target (F-test on the training rows) as interaction features.", 0.55,
+                   group="preprocess.pairs+")
+        else:
+            more = min(len(roles["numeric"]), spec.pair_top + 2)
+            if more > spec.pair_top:
+                change("pair_top", more, f"Widen the interaction features to every pair among the top {more} "
+                       "numeric columns.", 0.3, group="preprocess.pairs+", after=("preprocess.pairs+",))
+            change("pair_top", 0, "Drop the pairwise product and ratio features.", 0.15)
+    if roles["text"]:
+        for mode, why in (("hash", "length, word count and 32 hashed token counts"),
+                          ("stats", "length and word count only"), ("drop", "nothing (drop them)")):
+            change("text", mode, f"Turn free-text columns into {why}.", 0.4)
+    if roles["datetime"]:
+        change("datetime_parts", not spec.datetime_parts, "Turn date columns into calendar parts." if not
+               spec.datetime_parts else "Drop the date columns instead of their calendar parts.", 0.25)
+    return ops
+
+
+def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | None) -> list[Op]:
+    ops: list[Op] = []
+    for index, member in enumerate(spec.members):
+        weight = 1.0 if index == 0 else 0.6
+        title = families.title_of(member.estimator) + (f" (member {index + 1})" if len(spec.members) > 1 else "")
+        current = families.current_params(member.estimator, member.params)
+        for rank, name in enumerate(families.moves_for(member.estimator)):
+            move = families.MOVES[name]
+            group = f"model.{index}.{name}"
+            opposite = f"model.{index}.{move.opposite}" if move.opposite else ""
+            for strength in range(1, MAX_STRENGTH + 1):
+                changed = move.change(current, strength, ctx)
+                if not changed or all(current.get(k) == v for k, v in changed.items()):
+                    break
+                was = ", ".join(f"{k} {_fmt(current.get(k))} → {_fmt(v)}" for k, v in sorted(changed.items()))
+                step = "" if strength == 1 else f" ({'twice' if strength == 2 else 'three times'} as far as the first step)"
+                ops.append(Op("set_params", {"member": index, "move": name, "strength": strength, "params": changed},
+                              f"{title}: {move.says}{step} — {was}.", weight * (0.8 - 0.03 * rank),
+                              group=group, opposite=opposite, after=(group,) if strength > 1 else ()))
+        if ctx.task_type == "regression":
+            for target, why in (("log1p", "a signed log1p of the target, predictions mapped back with expm1 (fits "
+                                          "relative errors; suits skewed, positive targets)"),
+                                ("standard", "a standardised target"), ("none", "the raw target")):
+                if target != member.target and not (target == "standard" and not families.needs_scaling(member.estimator)):
+                    priority = 0.55 if (target == "log1p" and ctx.metric == "rmsle") else 0.35
+                    ops.append(Op("set_target", {"member": index, "target": target},
+                                  f"{title}: train on {why}.", weight * priority, group=f"model.{index}.target"))
+    present = {families.family_name(m.estimator) for m in spec.members}
+    for rank, family in enumerate(families.swap_targets(ctx, present)):
+        ops.append(Op("swap_model", {"member": 0, "estimator": family.path(ctx.task_type)},
+                      f"Replace {families.title_of(spec.members[0].estimator)} with {family.title} "
+                      f"({_params_text(family.defaults)}), a different inductive bias for this data.",
+                      0.4 - 0.02 * rank, group="model.swap"))
+        if len(spec.members) < MAX_MEMBERS:
+            ops.append(Op("add_member", {"estimator": family.path(ctx.task_type)},
+                          f"Blend in a {family.title} model ({_params_text(family.defaults)}) with equal weight: "
+                          "averaging models that err differently lowers the variance.",
+                          0.38 - 0.02 * rank, group="model.add"))
+    if len(spec.members) > 1:
+        for index, member in enumerate(spec.members):
+            ops.append(Op("drop_member", {"member": index},
+                          f"Drop {families.title_of(member.estimator)} (member {index + 1}) from the blend.",
+                          0.2, group="model.drop"))
+    return ops
+
+
+def _params_text(params: dict) -> str:
+    shown = [f"{k}={_fmt(v)}" for k, v in params.items() if k not in ("verbose", "probability")]
+    return ", ".join(shown) if shown else "default settings"
+
+
+def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> list[Op]:
+    members = model.members if model else []
+    stoppable = any(f.early_stopping for f in map(families.family_of, (m.estimator for m in members)) if f)
+    ops: list[Op] = []
+
+    def change(changes: dict, text: str, priority: float, group: str, **kw) -> None:
+        if all(getattr(spec, k) == v for k, v in changes.items()):
+            return
+        ops.append(Op("set_train", changes, text, priority, group=group, **kw))
+
+    if stoppable:
+        change({"early_stopping": True}, "Choose the number of boosting rounds (or epochs) by early stopping on "
+               f"{spec.stop_fraction:.0%} of the training rows held out"
+               + (" (the held-out fold in each bag)" if spec.folds > 1 else ", then refit on all of them") + ".",
+               0.7, "train.early_stopping")
+        change({"early_stopping": False}, "Train for the full number of rounds, without early stopping.", 0.2,
+               "train.no_early_stopping")
+    if spec.folds == 1:
+        change({"folds": 5}, "Bag the model over 5 folds of the training rows: one copy per fold, predictions "
+               "averaged, which lowers variance.", 0.6, "train.folds+")
+        change({"folds": 3}, "Bag the model over 3 folds of the training rows (cheaper than 5).", 0.45,
+               "train.folds+")
+    else:
+        if spec.folds < 10:
+            more = min(10, spec.folds * 2)
+            change({"folds": more}, f"Bag over {more} folds instead of {spec.folds}: each copy sees more rows.",
+                   0.35, "train.folds+", after=("train.folds+",))
+        change({"folds": 1}, "Fit each model once on all training rows instead of bagging.", 0.2, "train.folds-")
+    if stoppable and spec.early_stopping:
+        change({"patience": spec.patience * 2}, f"Wait {spec.patience * 2} rounds without improvement before "
+               f"stopping (now {spec.patience}).", 0.25, "train.patience")
+    return ops
+
+
+# --- ordering against the history -------------------------------------------------------------------------------
+
+def _verdicts(history: list[PlanRecord], base: float | None,
+              maximize: bool) -> dict[str, list[str]]:
+    """Per group, what happened to its plans: "helped", "hurt" or "failed"."""
+    scored = [h.score for h in history if h.score is not None]
+    if base is None and scored:
+        # Without the solution's own score, only the best plan so far counts as having helped.
+        best = max(scored) if maximize else min(scored)
+        base = best - 1e-12 if maximize else best + 1e-12
+    out: dict[str, list[str]] = {}
+    for record in history:
+        parsed = parse_plan(record.plan)
+        if parsed is None:
+            continue
+        group = _group_of(*parsed)
+        if record.score is None:
+            verdict = "failed"
+        elif base is not None and ((record.score > base) if maximize else (record.score < base)):
+            verdict = "helped"
+        else:
+            verdict = "hurt"
+        out.setdefault(group, []).append(verdict)
+    return out
+
+
+def _group_of(name: str, args: dict) -> str:
+    if name == "set_params":
+        return f"model.{args.get('member', 0)}.{args.get('move')}"
+    if name == "set_preprocess":
+        (field_name, value), = list(args.items())[:1] or [("", "")]
+        if field_name == "pair_top":
+            return "preprocess.pairs+" if value else f"preprocess.pair_top={value}"
+        if field_name == "impute" and value != "none":
+            return "preprocess.impute"
+        return f"preprocess.{field_name}={value}"
+    if name == "set_target":
+        return f"model.{args.get('member', 0)}.target"
+    if name == "set_train":
+        if "early_stopping" in args:
+            return "train.early_stopping" if args["early_stopping"] else "train.no_early_stopping"
+        if "folds" in args:
+            return "train.folds+" if args["folds"] > 1 else "train.folds-"
+        return "train.patience"
+    return {"swap_model": "model.swap", "add_member": "model.add", "drop_member": "model.drop"}.get(name, name)
+
+
+def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maximize: bool, n: int) -> list[str]:
+    """Up to ``n`` plan texts not yet tried, best first."""
+    tried_text = {h.plan for h in history}
+    tried_keys = {_key(*p) for p in (parse_plan(h.plan) for h in history) if p}
+    verdicts = _verdicts(history, base, maximize)
+    ranked = []
+    for order, op in enumerate(ops):
+        if op.plan in tried_text or _key(op.name, op.args) in tried_keys:
+            continue
+        outcome = verdicts.get(op.group, [])
+        if op.after and "helped" not in [v for g in op.after for v in verdicts.get(g, [])]:
+            continue  # a stronger step only follows a step that helped
+        priority = op.priority
+        if op.after:
+            priority += 2.0  # it helped: go further the same way first
+        if op.opposite and "hurt" in verdicts.get(op.opposite, []) and "helped" not in verdicts.get(op.opposite, []):
+            priority += 0.5  # the other direction hurt: try this one
+        if outcome.count("hurt") and not op.after:
+            priority -= 0.3 * outcome.count("hurt")
+        priority -= 0.5 * outcome.count("failed")
+        ranked.append((-priority, order, op))
+    ranked.sort(key=lambda t: (t[0], t[1]))
+    out: list[str] = []
+    for _, _, op in ranked:
+        if op.plan not in out:
+            out.append(op.plan)
+        if len(out) >= n:
+            break
+    return out
+
+
+# --- applying a plan --------------------------------------------------------------------------------------------
+
+def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preprocess: PreprocessSpec | None):
+    """The block's new spec, or None when the op does not belong to this kind of block or cannot apply."""
+    if kind == "preprocess" and name == "set_preprocess":
+        try:
+            return PreprocessSpec.model_validate({**spec.model_dump(), **args})
+        except ValueError:
+            return None
+    if kind == "train" and name == "set_train":
+        try:
+            return TrainSpec.model_validate({**spec.model_dump(), **args})
+        except ValueError:
+            return None
+    if kind != "model":
+        return None
+    members = list(spec.members)
+    index = int(args.get("member", 0))
+    if name in ("set_params", "set_target", "swap_model", "drop_member") and not 0 <= index < len(members):
+        return None
+    if name == "set_params":
+        params = {**members[index].params}
+        for key, value in dict(args.get("params", {})).items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = value
+        members[index] = members[index].model_copy(update={"params": params})
+    elif name == "set_target":
+        if ctx.task_type != "regression":
+            return None
+        members[index] = members[index].model_copy(update={"target": args.get("target", "none")})
+    elif name == "swap_model":
+        family = families.family_of(str(args.get("estimator")))
+        if family is None or family.path(ctx.task_type) is None:
+            return None
+        members[index] = family_member(ctx, family, preprocess).model_copy(update={"weight": members[index].weight})
+    elif name == "add_member":
+        family = families.family_of(str(args.get("estimator")))
+        if family is None or family.path(ctx.task_type) is None or len(members) >= MAX_MEMBERS:
+            return None
+        members.append(family_member(ctx, family, preprocess))
+    elif name == "drop_member":
+        if len(members) < 2:
+            return None
+        members.pop(index)
+    else:
+        return None
+    return ModelSpec(members=members)
+

@@ -1,0 +1,105 @@
+"""What each block of a heuristic script does, as data: one pydantic spec per block kind.
+
+A script's blocks carry their spec as JSON on their marker line, so any block can be read back, changed and
+re-rendered on its own (see ``render``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Imputation = Literal["median", "mean", "most_frequent", "constant", "none"]
+Encoding = Literal["ordinal", "onehot", "target", "count"]
+Scaling = Literal["none", "standard", "robust", "quantile"]
+TextMode = Literal["drop", "stats", "hash"]
+TargetTransform = Literal["none", "standard", "log1p"]
+Output = Literal["label", "positive", "wide", "value"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LoadSpec(_Spec):
+    """load_data: the raw frames, the target (class codes for classification) and the column roles.
+
+    Column roles come from the task context when the block is rendered; the spec keeps only what a policy changes.
+    """
+
+    joins: list[str] = Field(default_factory=list)  # extra CSVs in ./input joined on a column they share with train
+    coerce_numeric: bool = True  # numeric columns parsed with errors="coerce" (a stray string becomes a gap)
+
+
+class PreprocessSpec(_Spec):
+    """preprocess: feature engineering fitted on the training rows, then imputation, encoding and scaling."""
+
+    impute: Imputation = "median"
+    encoding: Encoding = "ordinal"
+    scaling: Scaling = "none"
+    missing_indicators: bool = False  # a 0/1 column per numeric column with gaps in the training rows
+    log1p_skewed: bool = False  # log1p of non-negative numeric columns with skew > 1 in the training rows
+    pair_top: int = 0  # products and ratios of every pair among the k numeric columns most related to the target
+    count_features: bool = False  # how often each category occurs in the training rows, as an extra column
+    datetime_parts: bool = True  # year, month, day, weekday (and hour) of date columns; off: dates are dropped
+    text: TextMode = "hash"  # free-text columns: dropped, length/word counts, or counts plus 32 hashed token columns
+
+
+class MemberSpec(_Spec):
+    """One model of the (possibly blended) model block."""
+
+    estimator: str  # import path, "module.Class"
+    params: dict[str, object] = Field(default_factory=dict)  # random_state is added from the seed when accepted
+    target: TargetTransform = "none"  # regression: fit on a transformed target, predictions mapped back
+    scale: bool = False  # own StandardScaler (when the preprocess block does not scale)
+    impute: bool = False  # own median imputer (when the preprocess block leaves gaps)
+    weight: float = 1.0
+
+
+class ModelSpec(_Spec):
+    """model: the members of the blend; predictions are their weighted mean (probabilities or values)."""
+
+    members: list[MemberSpec] = Field(min_length=1)
+
+
+class TrainSpec(_Spec):
+    """train: a plain fit, or k-fold bagging (one model per fold, averaged); optionally early stopping."""
+
+    folds: int = Field(1, ge=1, le=10)  # 1: every member fitted once on all training rows
+    early_stopping: bool = False  # boosting rounds chosen on training rows held out (the fold, or an inner split)
+    stop_fraction: float = Field(0.15, gt=0, lt=0.5)
+    patience: int = Field(50, ge=5)
+
+
+class PredictSpec(_Spec):
+    """predict: the blend's predictions in the sample's format, scored with the task metric, written to CSV."""
+
+    metric: str
+    output: Output
+
+
+class ImportsSpec(_Spec):
+    """imports: the libraries every block may use (block-specific imports live in their blocks)."""
+
+
+SPEC_TYPES: dict[str, type[_Spec]] = {
+    "imports": ImportsSpec, "load_data": LoadSpec, "preprocess": PreprocessSpec, "model": ModelSpec,
+    "train": TrainSpec, "predict": PredictSpec,
+}
+KINDS = tuple(SPEC_TYPES)
+
+
+class ScriptSpec(_Spec):
+    """Every block's spec: what ``render.render_script`` turns into a complete script."""
+
+    title: str = "solution"
+    imports: ImportsSpec = Field(default_factory=ImportsSpec)
+    load_data: LoadSpec = Field(default_factory=LoadSpec)
+    preprocess: PreprocessSpec = Field(default_factory=PreprocessSpec)
+    model: ModelSpec
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    predict: PredictSpec
+
+    def block(self, kind: str) -> _Spec:
+        return getattr(self, kind)

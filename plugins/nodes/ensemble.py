@@ -1,0 +1,67 @@
+"""The ensemble node: R rounds of ensembling plans over the best distinct solutions' stored predictions."""
+
+import hashlib
+
+from loguru import logger
+
+from core.hookspecs import hookimpl
+from core.nodes import NodeSpec
+from core.policy import CandidateInfo, PlanRecord
+from graphs.ensembling import candidate_names, ensemble_input
+from graphs.evaluate import Job, ask, best_of, better, evaluate
+
+
+def members_for(rc, state: dict) -> list[dict]:
+    """The best distinct solutions (by code), best first, at most ``strategy.ensemble_size``."""
+    seen, out = set(), []
+    pool = [a for a in [state.get("best"), *state.get("pool", [])] if a and a.get("score") is not None]
+    for a in sorted(pool, key=lambda a: a["score"], reverse=rc.metric.maximize):
+        h = hashlib.sha256(a["code"].encode()).hexdigest()
+        if h not in seen and not a.get("members"):
+            seen.add(h)
+            out.append(a)
+    return out[: rc.task.strategy.ensemble_size]
+
+
+def make_ensemble(rc):
+    def ensemble(state: dict) -> dict:
+        rounds = rc.task.budget.ensemble_rounds
+        members = members_for(rc, state)
+        if rounds == 0 or len(members) < 2 or rc.search_time_left() <= 0:
+            why = "no rounds" if rounds == 0 else ("fewer than 2 solutions" if len(members) < 2 else "no time left")
+            logger.info(f"ensemble: skipped ({why})")
+            return {"notes": [f"ensemble skipped: {why}"]}
+        input_dir = ensemble_input(rc.data.search_dir, members, rc.task.output / "data" / "ensemble_search")
+        cands = [CandidateInfo(name=n, score=m["score"], model=m.get("label", ""))
+                 for n, m in zip(candidate_names(members), members)]
+        history: list[PlanRecord] = []
+        records, attempts = [], []
+        for r in range(rounds):
+            if rc.search_time_left() <= 0:
+                break
+            plan = ask(rc, "plan_ensemble", cands, history)
+            code = ask(rc, "implement_ensemble", cands, plan) if plan else None
+            if not code:
+                break
+            [a] = evaluate(rc, [Job(code, "ensemble", f"ensemble r{r + 1}", plan)], input_dir=input_dir)
+            a["members"] = members
+            attempts.append(a)
+            history.append(PlanRecord(plan=plan, score=a.get("score"), status=a["status"], seconds=a.get("seconds", 0)))
+            records.append({"round": r + 1, "plan": plan, "score": a.get("score"), "status": a["status"],
+                            "attempt": a.get("id")})
+        winner = best_of(rc, attempts)
+        best = state["best"]
+        update = {"ensembles": records}
+        if winner is not None:
+            update["stages"] = [{"stage": "ensemble", "score": winner["score"], "attempt": winner.get("id"),
+                                 "label": winner["label"]}]
+            if better(rc, winner, best):
+                logger.info(f"ensemble: {winner['label']} beats the single best ({winner['score']:.5g})")
+                update["best"] = winner
+        return update
+    return ensemble
+
+
+@hookimpl
+def register_nodes(register):
+    register(NodeSpec("ensemble", make_ensemble, description="R ensembling plans over the final solutions"))

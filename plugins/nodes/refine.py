@@ -1,0 +1,68 @@
+"""The refine node (inner loop): K plans for the target block, each implemented, spliced in, run and scored, with
+the earlier plans and their scores shown to the planner; the best of ALL K attempts is kept if it improves."""
+
+from loguru import logger
+
+from ablation import SpliceError, splice, split_blocks
+from core.hookspecs import hookimpl
+from core.nodes import NodeSpec
+from core.policy import BlockInfo, PlanRecord
+from graphs.evaluate import Job, ask, best_of, better, evaluate
+
+
+def make_refine(rc):
+    def refine(state: dict) -> dict:
+        best, target = state["best"], state["target"]
+        step = state.get("outer_step", 0) + 1
+        code = best["code"]
+        block = next((b for b in split_blocks(code) if b.key == target["key"]), None)
+        if block is None:
+            return {"outer_step": step, "refined": [target["key"]], "notes": [f"t{step}: target block vanished"]}
+        info = BlockInfo(key=block.key, kind=block.kind, source=block.source)
+        history: list[PlanRecord] = []
+        records, attempts = [], []
+        want = rc.task.budget.plans
+        batch = max(1, min(rc.workers, want))  # plans proposed together run in parallel
+        while len(history) < want and rc.search_time_left() > 0:
+            plans = ask(rc, "plan_refinement", code, info, state.get("ablation", {}).get("text", ""), history,
+                        min(batch, want - len(history))) or []
+            plans = [p for p in plans if p and p not in {h.plan for h in history}][: want - len(history)]
+            if not plans:
+                break
+            jobs, planned = [], []
+            for plan in plans:
+                new_block = ask(rc, "implement_plan", code, info, plan)
+                try:
+                    new_code = splice(code, block, new_block) if new_block else None
+                except SpliceError as exc:
+                    logger.debug(f"refine: splice failed for plan {plan!r}: {exc}")
+                    new_code = None
+                if new_code is None or new_code == code:
+                    history.append(PlanRecord(plan=plan, score=None, status="not_implemented"))
+                    records.append({"step": step, "block": block.key, "plan": plan, "score": None,
+                                    "status": "not_implemented", "attempt": None})
+                    continue
+                k = len(history) + len(jobs) + 1
+                jobs.append(Job(new_code, "refine", f"refine t{step} k{k} {block.key}", plan, best.get("id")))
+                planned.append(plan)
+            for plan, a in zip(planned, evaluate(rc, jobs)):
+                attempts.append(a)
+                history.append(PlanRecord(plan=plan, score=a.get("score"), status=a["status"],
+                                          seconds=a.get("seconds", 0.0)))
+                records.append({"step": step, "block": block.key, "plan": plan, "score": a.get("score"),
+                                "status": a["status"], "attempt": a.get("id")})
+        winner = best_of(rc, attempts)
+        improved = better(rc, winner, best)
+        new_best = winner if improved else best
+        logger.info(f"refine t{step} {block.key}: {len(attempts)} attempts; "
+                    f"{'improved to ' + format(new_best['score'], '.5g') if improved else 'no improvement'}")
+        return {"best": new_best, "outer_step": step, "refined": [block.key], "plans": records,
+                "pool": [new_best] if improved else [],
+                "stages": [{"stage": f"outer_{step}", "score": new_best["score"], "attempt": new_best.get("id"),
+                            "label": new_best.get("label"), "block": block.key}]}
+    return refine
+
+
+@hookimpl
+def register_nodes(register):
+    register(NodeSpec("refine", make_refine, description="inner loop: K plans for the target block"))

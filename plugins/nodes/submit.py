@@ -1,0 +1,66 @@
+"""The submit node: rerun the chosen solution on every training row, validate its submission against the
+sample, and write submission.csv and a standalone final_solution.py."""
+
+from pathlib import Path
+
+from loguru import logger
+
+from core.hookspecs import hookimpl
+from core.nodes import NodeSpec
+from core.files import copy_atomic, write_atomic
+from core.submission import submission_problems
+from graphs.evaluate import Job, evaluate
+from graphs.ensembling import ensemble_input, standalone_ensemble
+
+
+def make_submit(rc):
+    def submit(state: dict) -> dict:
+        best = state.get("best")
+        out = rc.task.output
+        if not best:
+            return {"final": {"status": "failed", "message": "no solution produced a valid score"}}
+        timeout = max(rc.task.budget.run_timeout, rc.clock.left())
+        final = None
+        if rc.clock.left() > 5:
+            final = _full_run(rc, best, timeout)
+        sample = rc.data.full_dir / "sample_submission.csv"
+        chosen, fidelity = best, "search"
+        if final is not None and final.get("score") is not None:
+            chosen, fidelity = final, "full"
+        else:
+            logger.warning("submit: the full-data rerun failed or had no time; submitting the search-stage run")
+        sub = Path(chosen["workdir"]) / "submission.csv"
+        problems = submission_problems(sub, sample, rc.ctx.id_column)
+        if problems:
+            return {"final": {"status": "invalid_submission", "message": "; ".join(problems)}}
+        copy_atomic(sub, out / "submission.csv")
+        script = standalone_ensemble(best["members"], best["code"]) if best.get("members") else chosen["code"]
+        write_atomic(out / "final_solution.py", script)
+        logger.info(f"submit: {out / 'submission.csv'} ({fidelity} data, validation {chosen['score']:.5g})")
+        return {"final": {"status": "ok", "score": chosen["score"], "search_score": best["score"],
+                          "fidelity": fidelity, "attempt": chosen.get("id"), "label": best.get("label"),
+                          "submission": str(out / "submission.csv"), "solution": str(out / "final_solution.py")},
+                "stages": [{"stage": "final", "score": chosen["score"], "attempt": chosen.get("id"),
+                            "label": best.get("label"), "fidelity": fidelity}]}
+    return submit
+
+
+def _full_run(rc, best: dict, timeout: float) -> dict | None:
+    members = best.get("members")
+    if not members:
+        [a] = evaluate(rc, [Job(best["code"], "submit", "final (all rows)", "rerun on every training row",
+                                best.get("id"))], fidelity="full", timeout=timeout)
+        return a
+    reruns = evaluate(rc, [Job(m["code"], "submit", f"final member {m.get('label')}", "rerun on every training row",
+                               m.get("id")) for m in members], fidelity="full", timeout=timeout)
+    if any(r.get("score") is None for r in reruns):
+        return None
+    input_dir = ensemble_input(rc.data.full_dir, reruns, rc.task.output / "data" / "ensemble_full")
+    [a] = evaluate(rc, [Job(best["code"], "submit", "final ensemble (all rows)", best.get("plan", ""),
+                            best.get("id"))], fidelity="full", timeout=timeout, input_dir=input_dir)
+    return a
+
+
+@hookimpl
+def register_nodes(register):
+    register(NodeSpec("submit", make_submit, description="full-data rerun, validated submission.csv"))

@@ -1,0 +1,331 @@
+"""The local executor on real scripts: every status it reports, the content-hash cache, parallel runs, and what the
+bubblewrap sandbox keeps from a script (other files, secrets in the environment, the network, unbounded output)."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from textwrap import dedent
+
+import pandas as pd
+import pytest
+
+import core
+from core.executor import ExecutorOptions, RunRequest, Status
+from core.local_executor import LocalExecutor
+
+TRAIN_AND_SUBMIT = dedent("""\
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+
+    train = pd.read_csv("input/train.csv")
+    test = pd.read_csv("input/test.csv")
+    X, y = train.drop(columns=["id", "species"]), train["species"]
+    X_train, X_valid, y_train, y_valid = train_test_split(X, y, test_size=0.25, random_state=0)
+    model = LogisticRegression(max_iter=1000).fit(X_train, y_train)
+    print("Final Validation Performance:", model.score(X_valid, y_valid))
+    submission = pd.DataFrame({"id": test["id"], "species": model.predict(test.drop(columns=["id"]))})
+    submission.to_csv("submission.csv", index=False)
+""")
+
+
+@pytest.fixture
+def inputs(make_competition) -> Path:
+    """The public files of the iris competition, as the framework prepares them for a script's input/."""
+    return make_competition("inputs", description=False, answers=False)
+
+
+@pytest.fixture
+def executor(tmp_path):
+    def make(**options) -> LocalExecutor:
+        return LocalExecutor(ExecutorOptions(**{"workers": 2, **options}), out_dir=tmp_path / "out")
+    return make
+
+
+def request(code: str, inputs: Path, timeout: float = 60, **fields) -> RunRequest:
+    return RunRequest(code=dedent(code), input_dir=inputs, timeout=timeout, id_column="id", **fields)
+
+
+# --- statuses --------------------------------------------------------------------------------------------------
+
+def test_a_script_that_trains_and_writes_a_valid_submission_is_ok_with_its_score(inputs, executor):
+    result = executor().run(request(TRAIN_AND_SUBMIT, inputs))
+
+    assert result.status == Status.OK, result.error_tail
+    printed = [ln for ln in result.stdout_tail.splitlines() if ln.startswith("Final Validation Performance:")]
+    assert result.reported_score == float(printed[-1].split(":")[1])
+    assert 0.8 <= result.reported_score <= 1.0
+    submission, sample = pd.read_csv(result.submission), pd.read_csv(inputs / "sample_submission.csv")
+    assert list(submission.columns) == list(sample.columns)
+    assert sorted(submission["id"]) == sorted(sample["id"])
+    assert set(submission["species"]) <= {"setosa", "versicolor", "virginica"}
+    assert (result.returncode, result.message) == (0, "")
+
+
+def test_a_script_that_raises_is_an_error_with_the_traceback_tail(inputs, executor):
+    code = """\
+        import pandas as pd
+        train = pd.read_csv("input/train.csv")
+        print(train["petal_colour"].mean())
+    """
+    result = executor().run(request(code, inputs))
+
+    assert result.status == Status.ERROR
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.error_tail
+    assert result.error_tail.rstrip().endswith("KeyError: 'petal_colour'")
+
+
+@pytest.mark.timeout(30)  # a regression would leave the child holding the output pipe: fail, do not hang
+@pytest.mark.parametrize("isolation", ["none", "bwrap"])
+def test_a_script_past_its_timeout_is_killed_with_every_process_it_started(isolation, inputs, executor):
+    code = """\
+        import subprocess, sys, time
+        # a child that keeps appending to heartbeat.txt for as long as it lives
+        beat = "import time\\nwhile True:\\n    open('heartbeat.txt', 'a').write('.')\\n    time.sleep(0.05)"
+        subprocess.Popen([sys.executable, "-c", beat])
+        time.sleep(60)
+    """
+    started = time.monotonic()
+    result = executor(isolation=isolation).run(request(code, inputs, timeout=2))
+
+    assert result.status == Status.TIMEOUT
+    assert result.message == "killed after the 2 s timeout"
+    assert time.monotonic() - started < 10
+    heartbeat = result.workdir / "heartbeat.txt"
+    beats = heartbeat.stat().st_size
+    assert beats > 0  # the child did run
+    time.sleep(0.5)
+    assert heartbeat.stat().st_size == beats  # and it died with the script's process group
+
+
+def test_a_script_over_its_memory_cap_is_out_of_memory(inputs, executor):
+    code = """\
+        blocks = [bytearray(64 * 1024 * 1024) for _ in range(16)]  # 1 GB
+        print("Final Validation Performance: 1.0")
+    """
+    result = executor(memory_mb=256).run(request(code, inputs))
+
+    assert result.status == Status.OOM
+    assert result.message == "out of memory (cap 256 MB): MemoryError"
+
+
+def test_a_script_that_prints_no_score_is_no_score(inputs, executor):
+    code = """\
+        import pandas as pd
+        pd.read_csv("input/sample_submission.csv").to_csv("submission.csv", index=False)
+    """
+    result = executor().run(request(code, inputs))
+
+    assert result.status == Status.NO_SCORE
+    assert "Final Validation Performance" in result.message
+
+
+BAD_SUBMISSIONS = {
+    "wrong columns": ('sub = sub.rename(columns={"species": "label"})',
+                      "submission.csv has columns ['id', 'label'], expected ['id', 'species']"),
+    "wrong row count": ("sub = sub.iloc[:-1]", "submission.csv has 29 rows, expected 30"),
+    "missing values": ('sub.loc[3, "species"] = None', "submission.csv has missing values in ['species']"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SUBMISSIONS)
+def test_a_submission_unlike_the_sample_is_invalid_and_says_why(case, inputs, executor):
+    spoil, problem = BAD_SUBMISSIONS[case]
+    code = f"""\
+        import pandas as pd
+        sub = pd.read_csv("input/sample_submission.csv")
+        {spoil}
+        sub.to_csv("submission.csv", index=False)
+        print("Final Validation Performance: 0.9")
+    """
+    result = executor().run(request(code, inputs))
+
+    assert result.status == Status.INVALID_SUBMISSION
+    assert problem in result.message
+    assert result.reported_score == 0.9  # the score is kept; the submission is what is wrong
+
+
+# --- cache -----------------------------------------------------------------------------------------------------
+
+STAMPED = """\
+    import time
+    time.sleep(1)
+    print("finished at", time.time_ns())
+    print("Final Validation Performance: 0.5")
+"""
+
+
+def test_identical_code_and_data_is_served_from_the_cache_without_running_again(inputs, executor):
+    run = executor()
+    first = run.run(request(STAMPED, inputs, check_submission=False))
+    stdout_file = first.workdir / "stdout.txt"
+    written = stdout_file.stat().st_mtime_ns
+
+    started = time.monotonic()
+    second = run.run(request(STAMPED, inputs, check_submission=False))
+
+    assert time.monotonic() - started < 0.5  # the script sleeps 1 s: it did not run
+    assert (first.cached, second.cached) == (False, True)
+    assert second.stdout_tail == first.stdout_tail  # the same "finished at" stamp
+    assert stdout_file.stat().st_mtime_ns == written
+    assert (second.status, second.reported_score, second.workdir) == (Status.OK, 0.5, first.workdir)
+
+
+def test_the_cache_survives_a_new_executor_on_the_same_output_folder(inputs, executor):
+    first = executor().run(request(STAMPED, inputs, check_submission=False))
+    second = executor().run(request(STAMPED, inputs, check_submission=False))
+
+    assert second.cached and second.stdout_tail == first.stdout_tail
+
+
+def test_changing_one_byte_of_the_data_runs_the_script_again(inputs, executor):
+    run = executor()
+    first = run.run(request(STAMPED, inputs, check_submission=False))
+    train = inputs / "train.csv"
+    text = train.read_text()
+    train.write_text(text.replace("setosa", "Setosa", 1))  # same size, one byte different
+
+    second = run.run(request(STAMPED, inputs, check_submission=False))
+
+    assert not second.cached
+    assert second.stdout_tail != first.stdout_tail
+    assert second.cache_key != first.cache_key
+
+
+def test_with_the_cache_off_every_run_executes(inputs, executor):
+    run = executor(cache=False)
+    first = run.run(request(STAMPED, inputs, check_submission=False))
+    second = run.run(request(STAMPED, inputs, check_submission=False))
+
+    assert not second.cached
+    assert second.stdout_tail != first.stdout_tail
+
+
+# --- parallel runs ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("workers, at_least, below", [(4, 1.0, 3.0), (2, 2.0, 3.9)])
+def test_run_many_runs_up_to_workers_scripts_at_once(workers, at_least, below, inputs, executor):
+    requests = [request(f"import time\ntime.sleep(1)\nprint('Final Validation Performance: {i}')\n", inputs,
+                        check_submission=False) for i in range(4)]
+
+    started = time.monotonic()
+    results = executor(workers=workers).run_many(requests)
+    wall = time.monotonic() - started
+
+    assert [r.reported_score for r in results] == [0.0, 1.0, 2.0, 3.0]  # results come back in request order
+    assert at_least <= wall < below  # serially, four 1 s scripts take at least 4 s
+
+
+# --- isolation -------------------------------------------------------------------------------------------------
+
+PROBE_FILE = """\
+    try:
+        open({path!r}).read()
+        print("readable")
+    except OSError as exc:
+        print("unreadable:", type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize("where", ["private answers beside the inputs", "the mlestar source tree"])
+def test_with_bwrap_a_script_cannot_read_files_outside_its_folder(where, tmp_path, inputs, executor):
+    if where == "private answers beside the inputs":
+        secret = tmp_path / "answers.csv"
+        secret.write_text("id,species\n1000,setosa\n")
+    else:
+        secret = Path(core.__file__).resolve().parents[1] / "pyproject.toml"
+    result = executor(isolation="bwrap").run(request(PROBE_FILE.format(path=str(secret)), inputs,
+                                                     check_submission=False))
+
+    assert secret.is_file()
+    assert result.stdout_tail.strip() == "unreadable: FileNotFoundError"
+
+
+def test_with_bwrap_the_input_files_are_readable_but_read_only(inputs, executor):
+    code = """\
+        print("train rows:", sum(1 for _ in open("input/train.csv")) - 1)
+        try:
+            open("input/train.csv", "a").write("1,2,3")
+            print("input writable")
+        except OSError as exc:
+            print("input read-only:", exc.strerror)
+    """
+    result = executor(isolation="bwrap").run(request(code, inputs, check_submission=False))
+
+    assert result.stdout_tail.splitlines() == ["train rows: 120", "input read-only: Read-only file system"]
+    assert len(pd.read_csv(inputs / "train.csv")) == 120
+
+
+@pytest.mark.parametrize("isolation", ["none", "bwrap"])
+def test_secrets_in_the_parent_environment_are_not_visible_to_a_script(isolation, inputs, executor, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-for-scripts")
+    monkeypatch.setenv("HF_TOKEN", "hf_test_not_for_scripts")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-test-not-for-scripts")
+    code = """\
+        import os
+        for name in ("OPENAI_API_KEY", "HF_TOKEN", "AWS_SECRET_ACCESS_KEY", "ALLOWED_BY_USER"):
+            print(name, "=", os.environ.get(name, "(unset)"))
+    """
+    result = executor(isolation=isolation, env={"ALLOWED_BY_USER": "yes"}).run(
+        request(code, inputs, check_submission=False))
+
+    assert result.stdout_tail.splitlines() == ["OPENAI_API_KEY = (unset)", "HF_TOKEN = (unset)",
+                                               "AWS_SECRET_ACCESS_KEY = (unset)", "ALLOWED_BY_USER = yes"]
+
+
+CONNECT = """\
+    import socket
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=3).close()
+        print("connected")
+    except OSError as exc:
+        print("no network:", type(exc).__name__)
+"""
+
+
+@pytest.fixture
+def listening_port():
+    """A TCP port on 127.0.0.1 that accepts connections for the length of the test."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield server.getsockname()[1]
+
+
+def test_with_bwrap_a_script_has_no_network(inputs, executor, listening_port):
+    result = executor(isolation="bwrap").run(request(CONNECT.format(port=listening_port), inputs,
+                                                     check_submission=False))
+
+    assert result.stdout_tail.startswith("no network:")
+
+
+def test_without_isolation_the_same_connection_succeeds_so_the_check_above_means_something(
+        inputs, executor, listening_port):
+    result = executor(isolation="none").run(request(CONNECT.format(port=listening_port), inputs,
+                                                    check_submission=False))
+
+    assert result.stdout_tail.strip() == "connected"
+
+
+def test_stdout_beyond_output_bytes_is_dropped_and_the_drop_noted(inputs, executor):
+    code = """\
+        import sys
+        print("Final Validation Performance: 0.5")
+        sys.stdout.write("x" * 5_000_000)
+    """
+    result = executor(output_bytes=100_000).run(request(code, inputs, check_submission=False))
+
+    kept = (result.workdir / "stdout.txt").read_text()
+    printed = len("Final Validation Performance: 0.5\n") + 5_000_000
+    assert kept.startswith("Final Validation Performance: 0.5\n")
+    assert kept.endswith(f"\n[mlestar: {printed - 100_000} more bytes dropped]\n")
+    assert len(kept.split("\n[mlestar:")[0]) == 100_000
+    assert (result.status, result.reported_score) == (Status.OK, 0.5)
+
+
+def test_an_unknown_isolation_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="isolation must be auto, bwrap or none"):
+        LocalExecutor(ExecutorOptions(isolation="docker"), out_dir=tmp_path)
