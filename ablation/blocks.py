@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from ablation.classify import StatementKinds
+from ablation.entry import first_line, segments
 from ablation.lines import eol_of, is_blank_or_comment, leading_ws, reindent, span_text, split_lines
 from ablation.names import bound_names, loaded_names
 
@@ -30,7 +31,12 @@ class SpliceError(ValueError):
 
 @dataclass(frozen=True)
 class Block:
-    """A run of whole statements at one indentation level; `source` is lines start..end (1-based, inclusive)."""
+    """A run of whole statements at one indentation level, with the comments directly above them.
+
+    `source` is lines start..end (1-based, inclusive) without the last line's ending; `indent` is the leading
+    whitespace of its first statement; `defines` the names it binds at its own level; `uses` the names it reads,
+    counting the free names read by the functions it defines.
+    """
 
     index: int
     kind: str
@@ -78,7 +84,7 @@ def split_blocks(code: str) -> list[Block]:
     kinds = StatementKinds(tree)
     groups: list[_Group] = []
     after_model = False
-    for stmts, floor in _segments(tree, lines):
+    for stmts, floor in segments(tree, lines):
         segment: list[_Group] = []
         pending: list[_Unit] = []  # docstrings wait for the statement they describe
         for unit in _units(stmts, floor, lines):
@@ -110,8 +116,8 @@ def splice(code: str, block: Block, new_source: str) -> str:
     """Replace the block's lines with `new_source`, moved to the block's indentation; the rest stays byte-identical.
 
     When the block opened with a `# [block: kind]` marker and `new_source` has none, the marker is kept above the
-    new code, so the block keeps its kind and key. An empty `new_source` deletes the lines. Raises SpliceError when `block.source` no longer matches those lines
-    of `code` or when the result does not parse.
+    new code, so the block keeps its kind and key. An empty `new_source` deletes the lines. Raises SpliceError when
+    `block.source` no longer matches those lines of `code` (a stale block) or when the result does not parse.
     """
     lines = split_lines(code)
     _check_fresh(lines, block)
@@ -132,7 +138,8 @@ def splice(code: str, block: Block, new_source: str) -> str:
 def instrument(code: str, blocks: list[Block] | None = None) -> str:
     """Add `print("[mlestar-progress] <kind>", flush=True)` after each block, at the block's indentation.
 
-    A failing run's stdout then says which stages it got through (see `reached_stages`).
+    A failing run's stdout then says which stages it got through (see `reached_stages`). Raises SpliceError when
+    a given block is stale.
     """
     blocks = split_blocks(code) if blocks is None else blocks
     lines = split_lines(code)
@@ -210,7 +217,7 @@ def _blocks(groups: list[_Group], lines: list[str]) -> list[Block]:
                 start=start,
                 end=end,
                 source=span_text(lines, start, end),
-                indent=leading_ws(lines[_first_line(stmts[0]) - 1]),
+                indent=leading_ws(lines[first_line(stmts[0]) - 1]),
                 defines=frozenset(bound_names(stmts)),
                 uses=frozenset(loaded_names(stmts)),
                 ordinal=ordinal,
@@ -227,7 +234,7 @@ def _units(stmts: list[ast.stmt], floor: int, lines: list[str]) -> list[_Unit]:
     units: list[_Unit] = []
     previous_end = floor
     for stmt in stmts:
-        first = _first_line(stmt)
+        first = first_line(stmt)
         if units and first <= units[-1].end:
             units[-1].stmts.append(stmt)
             units[-1].end = max(units[-1].end, stmt.end_lineno or first)
@@ -249,97 +256,3 @@ def _marker_kind(name: str) -> str:
     name = name.lower().replace("-", "_")
     name = _MARKER_ALIASES.get(name, name)
     return name if name in KINDS else "other"
-
-
-def _segments(tree: ast.Module, lines: list[str]) -> list[tuple[list[ast.stmt], int]]:
-    """Runs of sibling statements to split, each with the line above which its comments cannot reach."""
-    entry = _entry(tree, lines)
-    if entry is None:
-        return [(tree.body, 0)] if tree.body else []
-    container, scaffold = entry
-    segments: list[tuple[list[ast.stmt], int]] = []
-    run: list[ast.stmt] = []
-    floor = 0
-    for stmt in tree.body:
-        if stmt is container or any(stmt is s for s in scaffold):
-            if run:
-                segments.append((run, floor))
-            run = []
-            if stmt is container:
-                segments.append((container.body, container.lineno))
-            floor = stmt.end_lineno or stmt.lineno
-        else:
-            run.append(stmt)
-    if run:
-        segments.append((run, floor))
-    return segments
-
-
-def _entry(tree: ast.Module, lines: list[str]) -> tuple[ast.stmt, list[ast.stmt]] | None:
-    """Where the real work sits: (the statement whose body to split, the statements that only call it)."""
-    functions = {s.name: s for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))}
-    guard = next((s for s in reversed(tree.body) if _is_main_guard(s)), None)
-    callers: dict[str, ast.stmt] = {}
-    for stmt in tree.body:
-        for inner in stmt.body if stmt is guard else [stmt]:
-            name = _called_function(inner, functions)
-            if name:
-                callers.setdefault(name, stmt)
-    name = None
-    if guard is not None and len(guard.body) == 1:
-        name = _called_function(guard.body[0], functions)
-    if name is None and "main" in callers:
-        name = "main"
-    if name is not None and _body_on_own_lines(functions[name], lines):
-        return functions[name], [callers[name]]
-    if guard is not None and _body_on_own_lines(guard, lines):
-        return guard, [guard]
-    return None
-
-
-def _is_main_guard(stmt: ast.stmt) -> bool:
-    if not isinstance(stmt, ast.If) or not isinstance(stmt.test, ast.Compare):
-        return False
-    test = stmt.test
-    if len(test.ops) != 1 or not isinstance(test.ops[0], ast.Eq):
-        return False
-    sides = [test.left, test.comparators[0]]
-    has_name = any(isinstance(s, ast.Name) and s.id == "__name__" for s in sides)
-    has_main = any(isinstance(s, ast.Constant) and s.value == "__main__" for s in sides)
-    return has_name and has_main
-
-
-def _called_function(stmt: ast.stmt, functions: dict[str, ast.stmt]) -> str | None:
-    """Name of a script function this statement exists to call: `main()`, `sys.exit(main())`, `asyncio.run(main())`."""
-    if isinstance(stmt, ast.Expr):
-        value = stmt.value
-    elif isinstance(stmt, ast.Raise):
-        value = stmt.exc
-    else:
-        return None
-    for node in ast.walk(value) if value is not None else []:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in functions:
-            return node.func.id
-    return None
-
-
-def _body_on_own_lines(node: ast.stmt, lines: list[str]) -> bool:
-    """Whether the body starts on a line of its own (not `def main(): run()` or `if c: x = 1`)."""
-    first = node.body[0]
-    line = _first_line(first)
-    if line <= node.lineno:
-        return False
-    # after a multi-line header, `a, b): run()` starts on a later line but still shares it with the header
-    return _starts_line(first, lines)
-
-
-def _starts_line(stmt: ast.stmt, lines: list[str]) -> bool:
-    if getattr(stmt, "decorator_list", None):
-        return True  # a decorator always opens its own line
-    return not lines[stmt.lineno - 1].encode()[: stmt.col_offset].strip()  # col_offset counts UTF-8 bytes
-
-
-def _first_line(stmt: ast.stmt) -> int:
-    """First line of a statement, counting its decorators."""
-    decorators = getattr(stmt, "decorator_list", None) or []
-    return min([stmt.lineno, *(d.lineno for d in decorators)])

@@ -36,7 +36,8 @@ _PREPROCESS_CALLS = {
 _MODEL_NAME = re.compile(r"(Classifier|Regressor|Regression|SVC|SVR|Pipeline|Model|SearchCV)$")
 _TRANSFORMER_NAME = re.compile(r"(Scaler|Encoder|Imputer|Vectorizer|Transformer|PCA|SVD|Features|Discretizer|"
                                r"Binarizer|Normalizer|Selector|SelectKBest|Tokenizer|Dataset|DMatrix|Pool)$")
-_TRANSFORMER_RECEIVER = re.compile(r"scal|encod|imput|vectori|pca|svd|transform|select|token|binar|normali", re.I)
+_TRANSFORMER_RECEIVER = re.compile(r"scal|encod|imput|vectori|pca|svd|transform|select|token|binar|normali",
+                                   re.IGNORECASE)
 _ML_PACKAGES = {"sklearn", "lightgbm", "xgboost", "catboost"}
 _TRANSFORM_MODULES = {"preprocessing", "impute", "feature_extraction", "feature_selection", "decomposition",
                       "compose", "random_projection", "kernel_approximation", "manifold"}

@@ -32,8 +32,9 @@ def ablation_variants(
     """One variant per ablatable block; returns (variants, skipped) with skipped as (block_key, reason).
 
     A block is removed (replaced by `pass`, so a body never ends up empty) only when every name it defines that
-    another block uses is also defined before it, as with `X = X.fillna(0)` or `df["a"] = ...`. Otherwise
-    `simplify(block)` may return replacement code; without it the block is skipped with the reason.
+    another block uses is also defined before it, as with `X = X.fillna(0)` or `df["a"] = ...`, and it does not
+    print the validation score (a variant without that line measures nothing). Otherwise `simplify(block)` may
+    return replacement code; without it, or when it returns None, the block is skipped with the reason.
     """
     blocks = split_blocks(code) if blocks is None else blocks
     variants: list[Variant] = []

@@ -1,7 +1,7 @@
 """The hooks a plugin can implement, all in one place.
 
 Every hook is a ``register_*(register)`` hook: the plugin calls ``register`` once per thing it provides, and the
-host validates each registration in one place (``core.registry``). Plugins import ``hookimpl`` from ``core``.
+host validates each registration in one place (``core.registry``). Plugins import ``hookimpl`` from ``core.hookspecs``.
 """
 
 from __future__ import annotations

@@ -20,12 +20,14 @@ from graphs.state import Attempt
 def ask(rc: RunContext, role: str, *args: Any, **kwargs: Any) -> Any:
     """Call one role on the configured policy; if it fails or has nothing, the heuristic policy answers."""
     answer = None
+    method = getattr(rc.policy, role, None)  # a policy may implement only some roles
     try:
-        answer = getattr(rc.policy, role)(rc.ctx, *args, **kwargs)
+        answer = method(rc.ctx, *args, **kwargs) if method is not None else None
     except Exception as exc:  # noqa: BLE001 - a policy failure must not end the run; it is logged and replaced
         logger.warning(f"policy '{rc.policy.name}' failed in role {role}: {type(exc).__name__}: {exc}")
     if not answer and rc.fallback is not rc.policy:
-        logger.info(f"role {role}: falling back to the heuristic policy")
+        log = logger.info if method is not None else logger.debug
+        log(f"role {role}: policy '{rc.policy.name}' had nothing; the heuristic policy answers")
         answer = getattr(rc.fallback, role)(rc.ctx, *args, **kwargs)
     return answer
 

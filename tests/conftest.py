@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -80,28 +82,48 @@ def registry():
 
 
 class PluginInstaller:
-    """pip-installs the packages under tests/thirdparty_plugin/ into the running interpreter, offline."""
+    """pip-installs the packages under tests/thirdparty_plugin/, offline, each set into its own folder that is put
+    on this interpreter's ``sys.path`` (and on PYTHONPATH for the interpreters the tests start) only while in use.
+
+    A real ``pip install`` as a user would do it, with the entry points found the same way, but the shared
+    site-packages is never touched: a test session killed half-way leaves nothing installed, and two sessions
+    running at once in the same virtual environment do not see each other's broken plugins.
+    """
 
     def __init__(self, build_root: Path):
         self.build_root = build_root
 
-    def install(self, *folders: str) -> None:
-        copies = []
-        for folder in folders:
-            copy = self.build_root / folder  # built from a copy so no build/ or egg-info lands in the repo
-            shutil.rmtree(copy, ignore_errors=True)
-            shutil.copytree(PLUGIN_PACKAGES / folder, copy)
-            copies.append(str(copy))
-        self._pip("install", "--no-deps", "--no-build-isolation", "--no-index", *copies)
-
-    def uninstall(self, *distributions: str) -> None:
-        self._pip("uninstall", "--yes", *distributions)
-
-    def _pip(self, *args: str) -> None:
-        done = subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", *args],
-                              check=False, capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"pip {args[0]} failed:\n{done.stdout}\n{done.stderr}"
-        importlib.invalidate_caches()  # this process sees the new (or removed) entry points and modules at once
+    @contextmanager
+    def installed(self, *folders: str) -> Iterator[Path]:
+        target = self.build_root / ("site-" + "-".join(folders))
+        if not target.exists():
+            copies = []
+            for folder in folders:
+                copy = self.build_root / "src" / folder  # built from a copy: no build/ or egg-info in the repo
+                if not copy.exists():
+                    shutil.copytree(PLUGIN_PACKAGES / folder, copy)
+                copies.append(str(copy))
+            done = subprocess.run(
+                [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet", "install", "--no-deps",
+                 "--no-build-isolation", "--no-index", "--target", str(target), *copies],
+                check=False, capture_output=True, text=True, timeout=300)
+            assert done.returncode == 0, f"pip install {' '.join(folders)} failed:\n{done.stdout}\n{done.stderr}"
+        old_pythonpath = os.environ.get("PYTHONPATH")
+        sys.path.insert(0, str(target))
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(target), old_pythonpath) if p)
+        importlib.invalidate_caches()  # entry points and modules in the new folder are seen at once
+        try:
+            yield target
+        finally:
+            sys.path.remove(str(target))
+            if old_pythonpath is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old_pythonpath
+            for name, module in list(sys.modules.items()):
+                if str(target) in str(getattr(module, "__file__", None) or ""):
+                    del sys.modules[name]
+            importlib.invalidate_caches()
 
 
 @pytest.fixture(scope="session")
@@ -113,12 +135,11 @@ def plugin_installer(tmp_path_factory) -> PluginInstaller:
 def example_plugin(plugin_installer):
     """``mlestar-example-plugin`` (entry point ``example``) installed while the requesting module runs.
 
-    It registers metric ``max_error``, search backend ``example_cards`` and policy ``example_policy``; it is
-    uninstalled when the module ends, so modules that do not ask for it never see it.
+    It registers metric ``max_error``, search backend ``example_cards`` and policy ``example_policy``; modules
+    that do not ask for it never see it.
     """
-    plugin_installer.install("example")
-    yield "example"
-    plugin_installer.uninstall("mlestar-example-plugin")
+    with plugin_installer.installed("example"):
+        yield "example"
 
 
 # --- command line ----------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ name and package when broken; plugin objects registered in process; every hook d
 
 In this module two misbehaving packages are installed next to the example one: ``mlestar-broken-plugin``
 (entry point ``broken``, raises ImportError on import) and ``mlestar-raising-plugin`` (entry point ``raising``, whose
-``register_metrics`` raises). They are uninstalled when the module ends, so no other test sees them.
+``register_metrics`` raises). They are removed from the path when the module ends, so no other test sees them.
 """
 
 from __future__ import annotations
@@ -44,9 +44,8 @@ plugins:
 
 @pytest.fixture(scope="module", autouse=True)
 def troublesome_plugins(plugin_installer, example_plugin):
-    plugin_installer.install("broken", "raising")
-    yield
-    plugin_installer.uninstall("mlestar-broken-plugin", "mlestar-raising-plugin")
+    with plugin_installer.installed("broken", "raising"):
+        yield
 
 
 def absolute_error_sum(y_true, y_pred) -> float:

@@ -97,8 +97,8 @@ def family_name(path: str) -> str:
 
 
 def title_of(path: str) -> str:
-    family = family_of(path)
-    return family.title if family else path.rpartition(".")[2]
+    """How plans name a model: its class name."""
+    return path.rpartition(".")[2]
 
 
 def needs_scaling(path: str) -> bool:

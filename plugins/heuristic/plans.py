@@ -103,11 +103,12 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
         change("missing_indicators", True, "Add a 0/1 missing-value indicator for every numeric column with gaps, "
                "so the model can use missingness itself as a signal.", 0.6)
         change("missing_indicators", False, "Drop the missing-value indicator columns.", 0.15)
-        for strategy, why in (("mean", "the mean"), ("most_frequent", "the most frequent value"),
-                              ("constant", "0"), ("median", "the median")):
-            change("impute", strategy, f"Fill numeric gaps with {why} of the training rows instead of "
-                   f"{'leaving them to the model' if spec.impute == 'none' else 'the ' + spec.impute}.",
-                   0.3, group="preprocess.impute")
+        now = {"none": "leaving them to the model", "constant": "filling them with 0"}.get(
+            spec.impute, f"the training {spec.impute.replace('_', ' ')}")
+        for strategy, why in (("mean", "the training mean"), ("most_frequent", "the training most frequent value"),
+                              ("constant", "0"), ("median", "the training median")):
+            change("impute", strategy, f"Fill numeric gaps with {why} instead of {now}.", 0.3,
+                   group="preprocess.impute")
         if nan_ok:
             change("impute", "none", "Leave numeric gaps as they are: every model here handles missing values "
                    "natively, and imputing hides where values were missing.", 0.45)
@@ -166,12 +167,12 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
     present = {families.family_name(m.estimator) for m in spec.members}
     for rank, family in enumerate(families.swap_targets(ctx, present)):
         ops.append(Op("swap_model", {"member": 0, "estimator": family.path(ctx.task_type)},
-                      f"Replace {families.title_of(spec.members[0].estimator)} with {family.title} "
+                      f"Replace {families.title_of(spec.members[0].estimator)} with {families.title_of(family.path(ctx.task_type))} "
                       f"({_params_text(family.defaults)}), a different inductive bias for this data.",
                       0.4 - 0.02 * rank, group="model.swap"))
         if len(spec.members) < MAX_MEMBERS:
             ops.append(Op("add_member", {"estimator": family.path(ctx.task_type)},
-                          f"Blend in a {family.title} model ({_params_text(family.defaults)}) with equal weight: "
+                          f"Add {families.title_of(family.path(ctx.task_type))} ({_params_text(family.defaults)}) to the blend with equal weight: "
                           "averaging models that err differently lowers the variance.",
                           0.38 - 0.02 * rank, group="model.add"))
     if len(spec.members) > 1:
@@ -228,9 +229,8 @@ def _verdicts(history: list[PlanRecord], base: float | None,
     """Per group, what happened to its plans: "helped", "hurt" or "failed"."""
     scored = [h.score for h in history if h.score is not None]
     if base is None and scored:
-        # Without the solution's own score, only the best plan so far counts as having helped.
-        best = max(scored) if maximize else min(scored)
-        base = best - 1e-12 if maximize else best + 1e-12
+        # Without the solution's own score, a plan helped when it beat the worst plan tried so far.
+        base = min(scored) if maximize else max(scored)
     out: dict[str, list[str]] = {}
     for record in history:
         parsed = parse_plan(record.plan)

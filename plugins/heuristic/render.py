@@ -44,11 +44,9 @@ def parse_marker(line: str) -> tuple[str, object] | None:
 
 
 def block_spec(source: str, kind: str | None = None):
-    """The spec on the first marker line among the block's leading comment lines (None: the block has none)."""
+    """The spec on the block's marker line (None: the block has none). A block holds at most one marker, above its
+    first statement or after a module docstring that the splitter attaches to the first block."""
     for line in source.splitlines():
-        stripped = line.strip()
-        if stripped and not stripped.startswith("#"):
-            break  # the marker sits above the block's first statement
         found = parse_marker(line)
         if found and (kind is None or found[0] == kind):
             return found[1]

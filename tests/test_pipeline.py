@@ -1,0 +1,186 @@
+"""The whole agent as users and embedding apps run it: real scripts, real subprocesses, real checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from core.hookspecs import hookimpl
+from core.loading import load_with_plugins
+from core.nodes import NodeSpec
+from core.submission import submission_problems
+from graphs.build import describe_topology
+from graphs.runner import run_task
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+pytestmark = pytest.mark.slow
+
+
+def task_copy(tmp_path: Path, example: str, **budget) -> Path:
+    """A copy of a bundled example with a small budget and its output in tmp_path."""
+    folder = tmp_path / example
+    shutil.copytree(EXAMPLES / example, folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec["budget"] = {**spec["budget"], **budget}
+    spec["output"] = str(tmp_path / "out")
+    spec["executor"] = {"name": "local", "options": {"workers": 2}}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "task.yaml"
+
+
+def core_run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.run", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=900, **kw)
+
+
+def test_the_full_graph_turns_a_task_into_a_validated_submission_no_worse_than_the_best_draft(tmp_path):
+    task = task_copy(tmp_path, "biopsy-mlebench", models=3, plans=2, outer_steps=1, ensemble_rounds=2,
+                     total_seconds=400)
+    done = core_run(str(task))
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    result = json.loads((out / "result.json").read_text())
+    scores = result["scores"]
+    assert result["direction"] == "maximize"
+    assert scores["best_initial"] is not None and scores["final"] >= scores["best_initial"] - 0.02
+    # the search keeps the best: merged and every outer step are at least the best initial solution
+    assert scores["merged"] >= scores["best_initial"]
+    assert all(s >= scores["merged"] for s in scores["outer_steps"])
+    assert [s["stage"] for s in result["stages"]][:2] == ["initial", "merged"]
+    assert result["refined_blocks"] and result["ablations"][0]["rows"]
+    assert not submission_problems(out / "submission.csv", task.parent / "sample_submission.csv", "id")
+    store = sqlite3.connect(out / "runs.sqlite")
+    nodes = {n for (n,) in store.execute("SELECT DISTINCT node FROM attempts")}
+    assert {"draft", "merge", "ablate", "refine", "submit"} <= nodes
+    assert "Score by stage" in (out / "report.md").read_text()
+
+    # final_solution.py reproduces the submission from ./input/ alone
+    repro = tmp_path / "repro"
+    shutil.copytree(out / "data" / "full", repro / "input")
+    shutil.copyfile(out / "final_solution.py", repro / "final_solution.py")
+    run = subprocess.run([sys.executable, "final_solution.py"], cwd=repro, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    ours = pd.read_csv(out / "submission.csv")
+    again = pd.read_csv(repro / "submission.csv")
+    pd.testing.assert_frame_equal(ours, again, check_exact=False, atol=1e-6)
+
+
+def test_a_run_killed_with_sigkill_resumes_from_its_last_completed_node_without_redoing_drafts(tmp_path):
+    task = task_copy(tmp_path, "penguins", models=3, plans=2, outer_steps=2, ensemble_rounds=1, total_seconds=400)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    drafts_before = 0
+    try:
+        while time.time() < deadline:  # kill once the drafts are checkpointed and the merge has started
+            time.sleep(0.5)
+            if (out / "runs.sqlite").is_file():
+                db = sqlite3.connect(out / "runs.sqlite")
+                try:
+                    nodes = [n for (n,) in db.execute("SELECT node FROM attempts")]
+                except sqlite3.OperationalError:  # the store is being created
+                    nodes = []
+                finally:
+                    db.close()
+                if any(n.startswith(("merge", "ablate")) for n in nodes):
+                    drafts_before = sum(n.startswith("draft") for n in nodes)
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert drafts_before >= 3
+    assert json.loads((out / "run.json").read_text())["status"] == "running"
+
+    refused = core_run(str(task))
+    assert refused.returncode == 2 and "--resume" in refused.stderr
+
+    resumed = core_run(str(task), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    db = sqlite3.connect(out / "runs.sqlite")
+    drafts_after = db.execute("SELECT count(*) FROM attempts WHERE node LIKE 'draft%'").fetchone()[0]
+    assert drafts_after == drafts_before, "finished drafts were run again after the resume"
+    result = json.loads((out / "result.json").read_text())
+    assert result["final"]["status"] == "ok"
+    assert len(result["drafts"]) == 3
+
+
+class CustomNodes:
+    """A third party's plugin: its own retrieve (one fixed card) and an audit node inserted after merge."""
+
+    @hookimpl
+    def register_nodes(self, register):
+        from retrieval.catalogue import CatalogueBackend
+
+        def make_retrieve(rc):
+            def retrieve(state):
+                cards = CatalogueBackend({"families": ["neighbors"]}).search(rc.ctx.card_query(), limit=1)
+                return {"cards": [c.model_dump() for c in cards]}
+            return retrieve
+
+        def make_audit(rc):
+            def audit(state):
+                return {"notes": [f"audit: best after merge is {state['best']['label']}"]}
+            return audit
+
+        register(NodeSpec("knn_only", make_retrieve, replaces="retrieve", description="only kNN"))
+        register(NodeSpec("audit", make_audit, after="merge", description="notes the merged solution"))
+
+
+def test_a_third_party_node_replaces_retrieve_and_an_inserted_node_runs_after_merge(tmp_path):
+    task_path = task_copy(tmp_path, "penguins", models=2, plans=1, outer_steps=1, ensemble_rounds=0,
+                          total_seconds=300)
+    task, registry = load_with_plugins(task_path, extra_plugins=[("custom", CustomNodes())])
+    topology = describe_topology(task, registry)
+    assert "replaced by 'knn_only'" in topology and "merge -> audit" in topology and "inserted after merge" in topology
+    assert run_task(task, registry, show_progress=False) == 0
+    result = json.loads((task.output / "result.json").read_text())
+    assert [d["label"] for d in result["drafts"]] == ["knn"]
+    assert any(n.startswith("audit: best after merge is knn") for n in result["notes"])
+    assert "audit" in result["seconds_by_node"]
+
+
+def test_an_exhausted_budget_skips_to_the_submission_and_still_writes_a_valid_one(tmp_path):
+    task = task_copy(tmp_path, "diamonds", models=4, plans=4, outer_steps=4, ensemble_rounds=5,
+                     total_seconds=40, run_timeout=30)
+    done = core_run(str(task))
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = tmp_path / "out"
+    result = json.loads((out / "result.json").read_text())
+    assert result["final"]["status"] == "ok"
+    assert len(result["scores"]["outer_steps"]) < 4  # the loops were cut short by the budget
+    assert not submission_problems(out / "submission.csv", out / "data" / "full" / "sample_submission.csv", "id")
+
+
+def test_the_compiled_graph_runs_as_a_subgraph_node_of_another_langgraph_app(tmp_path):
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import embed
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    task = task_copy(tmp_path, "penguins", models=2, plans=1, outer_steps=0, ensemble_rounds=0, total_seconds=300)
+    app = embed.build_parent(task)
+    events, final = [], {}
+    for namespace, mode, chunk in app.stream({}, stream_mode=["custom", "values"], subgraphs=True):
+        if mode == "custom":
+            events.append((namespace, chunk))
+        elif not namespace:
+            final = chunk
+    assert final["summary"].startswith("agent finished: ok")
+    assert final["final"]["score"] > 0.8
+    # the subgraph's progress reaches the parent as custom events, tagged with the subgraph's namespace
+    assert any(ns and ns[0].startswith("agent") and e.get("node") == "submit" for ns, e in events)

@@ -1,0 +1,93 @@
+"""The inner loop keeps the best of ALL K refinement attempts (MLE-STAR's ADK code never selects the last one)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.hookspecs import hookimpl
+from core.loading import load_with_plugins
+from graphs.runner import run_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SCRIPT = '''# [block: imports]
+import pandas as pd
+from sklearn.metrics import accuracy_score
+from sklearn.tree import DecisionTreeClassifier
+
+# [block: load_data]
+train = pd.read_csv("input/train.csv")
+valid = pd.read_csv("input/valid.csv")
+test = pd.read_csv("input/test.csv")
+sample = pd.read_csv("input/sample_submission.csv")
+id_col, target = sample.columns[0], sample.columns[1]
+features = [c for c in train.columns if c not in (id_col, target) and pd.api.types.is_numeric_dtype(train[c])]
+medians = train[features].median()
+X_train, X_valid, X_test = (f[features].fillna(medians) for f in (train, valid, test))
+
+# [block: model]
+model = DecisionTreeClassifier(max_depth=1, random_state=0)
+
+# [block: predict]
+model.fit(X_train, train[target])
+pred_valid = model.predict(X_valid)
+pd.DataFrame({id_col: valid[id_col], target: pred_valid}).to_csv("val_predictions.csv", index=False)
+pd.DataFrame({id_col: test[id_col], target: model.predict(X_test)}).to_csv("submission.csv", index=False)
+print(f"Final Validation Performance: {accuracy_score(valid[target], pred_valid)}")
+'''
+
+# Only the last plan deepens the tree; the first two keep a single split, so only the K-th attempt can improve.
+PLANS = {
+    "keep one split but require 40 rows per leaf": "model = DecisionTreeClassifier(max_depth=1, min_samples_leaf=40, random_state=0)",
+    "keep one split, entropy criterion": "model = DecisionTreeClassifier(max_depth=1, criterion='entropy', random_state=0)",
+    "grow the tree to depth 4": "model = DecisionTreeClassifier(max_depth=4, random_state=0)",
+}
+
+
+class TreePolicy:
+    """A third party's policy that only knows this one script; other roles fall back to the heuristic policy."""
+
+    name = "tree"
+
+    def write_initial(self, ctx, card):
+        return SCRIPT
+
+    def plan_refinement(self, ctx, code, block, ablation, history, n):
+        tried = {h.plan for h in history}
+        return [p for p in PLANS if p not in tried][:1]  # one at a time: each plan sees the earlier ones
+
+    def implement_plan(self, ctx, code, block, plan):
+        return PLANS.get(plan) if block.kind == "model" else None
+
+
+class TreePolicyPlugin:
+    @hookimpl
+    def register_policies(self, register):
+        register("tree", lambda options, **kw: TreePolicy())
+
+
+@pytest.mark.slow
+def test_the_best_refinement_is_kept_even_when_it_is_the_last_of_the_k_attempts(tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec.update(policy="tree", output=str(tmp_path / "out"),
+                budget={**spec["budget"], "models": 1, "plans": 3, "outer_steps": 1, "ensemble_rounds": 0,
+                        "total_seconds": 300})
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("tree", TreePolicyPlugin())])
+    assert run_task(task, registry, show_progress=False) == 0
+    result = json.loads((task.output / "result.json").read_text())
+    plans = result["plans"]
+    assert [p["plan"] for p in plans] == list(PLANS)  # all K attempts ran, in order
+    scores = [p["score"] for p in plans]
+    initial = result["scores"]["best_initial"]
+    assert scores[-1] > max(scores[:-1] + [initial]), f"setup: only the last plan should improve: {scores}"
+    assert result["scores"]["outer_steps"] == [scores[-1]]
+    assert re.search(r"max_depth=4", (task.output / "final_solution.py").read_text())
