@@ -62,12 +62,13 @@ class LocalExecutor(Executor):
             _kill_group(proc)  # also reaps whatever the script left running in the background
             proc.wait()
         for r in readers:
-            r.join()
+            # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
+            r.join(timeout=5)
         seconds = time.monotonic() - started
         stdout, stderr = readers[0].tail(), readers[1].tail()
         result = RunResult(status=Status.OK, seconds=seconds, workdir=workdir, stdout_tail=stdout[-4000:],
                            stderr_tail=stderr[-4000:], returncode=proc.returncode,
-                           reported_score=parse_score(readers[0].text()))
+                           reported_score=parse_score(readers[0].text() + "\n" + stdout))
         if timed_out:
             result.status, result.message = Status.TIMEOUT, f"killed after the {request.timeout:g} s timeout"
         elif proc.returncode != 0:
@@ -94,11 +95,14 @@ class _CappedCopy:
     """Copies a pipe to a file until ``cap`` bytes, then keeps draining it (so the child never blocks) and notes
     how much was dropped."""
 
+    TAIL = 65536  # the end of a long output is kept too: the score line comes last
+
     def __init__(self, pipe, path: Path, cap: int):
         self.pipe, self.path, self.cap = pipe, path, cap
         self.kept = bytearray()
+        self.last = bytearray()
         self.dropped = 0
-        self.thread = threading.Thread(target=self._pump, daemon=True)
+        self.thread = threading.Thread(target=self._pump, daemon=True)  # daemon: an escaped child cannot block exit
         self.thread.start()
 
     def _pump(self) -> None:
@@ -109,15 +113,16 @@ class _CappedCopy:
                 self.kept += keep
                 out.write(keep)
                 self.dropped += len(chunk) - len(keep)
+                self.last = (self.last + chunk)[-self.TAIL:]
             if self.dropped:
                 out.write(f"\n[mlestar: {self.dropped} more bytes dropped]\n".encode())
         self.pipe.close()
 
-    def join(self) -> None:
-        self.thread.join()
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
 
     def text(self) -> str:
         return self.kept.decode(errors="replace")
 
     def tail(self, n: int = 8000) -> str:
-        return self.kept[-n:].decode(errors="replace")
+        return self.last[-n:].decode(errors="replace")

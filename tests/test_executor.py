@@ -326,6 +326,17 @@ def test_stdout_beyond_output_bytes_is_dropped_and_the_drop_noted(inputs, execut
     assert (result.status, result.reported_score) == (Status.OK, 0.5)
 
 
+def test_the_score_printed_after_a_long_output_is_still_read(inputs, executor):
+    code = """\
+        import sys
+        sys.stdout.write("x" * 3_000_000 + "\\n")
+        print("Final Validation Performance: 0.75")
+    """
+    result = executor(output_bytes=100_000).run(request(code, inputs, check_submission=False))
+    assert (result.status, result.reported_score) == (Status.OK, 0.75)
+    assert result.stdout_tail.rstrip().endswith("Final Validation Performance: 0.75")
+
+
 def test_an_unknown_isolation_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="isolation must be auto, bwrap or none"):
         LocalExecutor(ExecutorOptions(isolation="docker"), out_dir=tmp_path)

@@ -15,7 +15,8 @@ DROPPED_PARAMS = {"random_state", "n_jobs", "nthread", "num_threads", "thread_co
 def clean_params(path: str, params: dict) -> dict:
     """Card or family params ready for a member: seeds and thread counts removed, probabilities switched on."""
     out = {k: v for k, v in params.items() if k not in DROPPED_PARAMS}
-    if families.accepts(path, "probability") and families.importable(path):
+    out.pop("probability", None)
+    if families.names_param(path, "probability"):
         out["probability"] = True  # SVC: soft probabilities for blending and for probability metrics
     return out
 

@@ -150,6 +150,11 @@ def accepts(path: str, param: str) -> bool:
     return param in names or "**" in names
 
 
+def names_param(path: str, param: str) -> bool:
+    """Whether the class's signature names ``param`` itself (not merely through ``**kwargs``)."""
+    return any(name == param for name, _ in _signature(path) or ())
+
+
 def class_defaults(path: str) -> dict:
     sig = _signature(path) or ()
     return {name: default for name, default in sig if name != "**" and default is not inspect.Parameter.empty}

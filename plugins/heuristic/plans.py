@@ -148,8 +148,9 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
             group = f"model.{index}.{name}"
             opposite = f"model.{index}.{move.opposite}" if move.opposite else ""
             for strength in range(1, MAX_STRENGTH + 1):
-                changed = move.change(current, strength, ctx)
-                if not changed or all(current.get(k) == v for k, v in changed.items()):
+                changed = {k: v for k, v in (move.change(current, strength, ctx) or {}).items()
+                           if current.get(k) != v}
+                if not changed:
                     break
                 was = ", ".join(f"{k} {_fmt(current.get(k))} → {_fmt(v)}" for k, v in sorted(changed.items()))
                 step = "" if strength == 1 else f" ({'twice' if strength == 2 else 'three times'} as far as the first step)"

@@ -270,7 +270,9 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     if spec.missing_indicators:
         out += ["", _INDICATORS.strip("\n")]
     out += ["", *_column_transformer(ctx, spec)]
-    return "\n".join(out)
+    # Two blank lines around function definitions, one elsewhere.
+    text = "\n".join(out)
+    return re.sub(r"(?<!\n)\n\n((?:#[^\n]*\n)*def )", r"\n\n\n\1", text)
 
 
 _DATETIME = '''
