@@ -37,8 +37,9 @@ def register_executors(register):
 def register_policies(register):
     """Provide policies: the agent that plans and writes code, one method per role.
 
-    Call ``register(name, factory)``; ``factory(options: dict, *, task: Task, store: RunStore | None, registry)``
-    returns an object with the ``core.policy.Policy`` interface. ``policy:`` in task.yaml picks one by name.
+    Call ``register(name, factory)``; ``factory(options: dict, *, task: Task, store: RunStore | None, registry,
+    run_id: str)`` returns an object with the ``core.policy.Policy`` interface (a factory should accept and ignore
+    keyword arguments it does not use). ``policy:`` in task.yaml picks one by name.
     """
 
 
@@ -60,4 +61,15 @@ def register_nodes(register):
     ``state -> partial update``, and where it sits: ``replaces`` an existing node of that name, or goes ``after`` a
     node (inserted between that node and its successor). The default topology is built from the built-in node
     plugins; task.yaml's ``graph:`` key can also place a registered node.
+    """
+
+
+@hookspec
+def register_prompts(register):
+    """Provide or override the prompt templates of the LLM policies' roles.
+
+    Call ``register(role, template)`` with a role name of ``core.policy.Policy`` (``write_initial``,
+    ``plan_refinement``, ...) and the template text (``str.format`` fields as in the built-in prompt files under
+    ``plugins/llm/prompts/``). A plugin's template replaces the built-in one; two plugins overriding the same role
+    is an error naming both.
     """

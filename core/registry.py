@@ -24,13 +24,14 @@ class Registry:
     executors: dict[str, Callable[..., Any]] = field(default_factory=dict)
     policies: dict[str, Callable[..., Any]] = field(default_factory=dict)
     search_backends: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    prompts: dict[str, str] = field(default_factory=dict)  # role -> template overriding the built-in prompt file
     nodes: list[tuple[NodeSpec, str]] = field(default_factory=list)  # (node, plugin name)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
     host: PluginHost | None = None
 
     def table(self, kind: str) -> dict[str, Any]:
         return {"metric": self.metrics, "executor": self.executors, "policy": self.policies,
-                "search backend": self.search_backends}[kind]
+                "search backend": self.search_backends, "prompt": self.prompts}[kind]
 
     def get(self, kind: str, name: str, where: str) -> Any:
         """The registered item or a one-line error naming ``where`` (file and key) and the choices."""
@@ -59,6 +60,15 @@ def build_registry(host: PluginHost) -> Registry:
             reg.table(kind)[name] = factory
         return add_named
 
+    def add_prompt_for(plugin: str):
+        def add_prompt(role: str, template: str) -> None:
+            if not isinstance(role, str) or not isinstance(template, str):
+                raise PluginError(f"{host.describe(plugin)} registered an invalid prompt: "
+                                  f"expected register(role: str, template: str)")
+            _claim(reg, host, "prompt", role, plugin)
+            reg.prompts[role] = template
+        return add_prompt
+
     def add_metric_for(plugin: str):
         def add_metric(metric: Metric) -> None:
             if not isinstance(metric, Metric):
@@ -80,6 +90,7 @@ def build_registry(host: PluginHost) -> Registry:
         "register_policies": lambda p: adder("policy", p),
         "register_search_backends": lambda p: adder("search backend", p),
         "register_nodes": add_node_for,
+        "register_prompts": add_prompt_for,
     }
     for hook_name, make_register in hooks.items():
         for impl in getattr(host.pm.hook, hook_name).get_hookimpls():

@@ -41,10 +41,11 @@ def make_context(task: Task, registry: Registry, run_id: str, store: RunStore) -
         except (TypeError, ValueError) as exc:
             raise TaskError(f"{where}: {key}.options: {exc}") from None
 
-    policy = build("policy", task.policy, "policy", task=task, store=store, registry=registry)
+    policy = build("policy", task.policy, "policy", task=task, store=store, registry=registry, run_id=run_id)
     fallback = policy
     if task.policy.name != FALLBACK_POLICY and FALLBACK_POLICY in registry.policies:
-        fallback = registry.policies[FALLBACK_POLICY]({"seed": task.seed}, task=task, store=store, registry=registry)
+        fallback = registry.policies[FALLBACK_POLICY]({"seed": task.seed}, task=task, store=store, registry=registry,
+                                                      run_id=run_id)
     executor = build("executor", task.executor, "executor", out_dir=task.output, store=store, run_id=run_id)
     search = build("search backend", task.retrieval, "retrieval", cache_dir=task.output / "cache" / "search")
     clock = Clock(task.budget.total_seconds, task.output / "clock.json")

@@ -278,7 +278,8 @@ HOOKSPECS = [f for _, f in inspect.getmembers(hookspecs, inspect.isfunction) if 
 
 def test_the_hookspec_module_declares_every_register_hook():
     assert sorted(f.__name__ for f in HOOKSPECS) == ["register_executors", "register_metrics", "register_nodes",
-                                                     "register_policies", "register_search_backends"]
+                                                     "register_policies", "register_prompts",
+                                                     "register_search_backends"]
 
 
 @pytest.mark.parametrize("spec", HOOKSPECS, ids=lambda f: f.__name__)

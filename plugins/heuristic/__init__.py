@@ -7,7 +7,7 @@ from core.hookspecs import hookimpl
 from plugins.heuristic.policy import HeuristicPolicy
 
 
-def make_heuristic_policy(options: dict, *, task=None, store=None, registry=None) -> HeuristicPolicy:
+def make_heuristic_policy(options: dict, *, task=None, **_unused) -> HeuristicPolicy:
     """Options: ``seed`` (int, default: the task's seed) is the random_state of every script it writes."""
     return HeuristicPolicy(options, task=task)
 

@@ -43,7 +43,7 @@ class ExampleCards:
 class ExamplePolicy:
     """A policy that only remembers how it was built (enough to show the factory is reached)."""
 
-    def __init__(self, options: dict | None = None, *, task=None, store=None, registry=None):
+    def __init__(self, options: dict | None = None, *, task=None, **_unused):
         self.options = dict(options or {})
         self.task = task
 
