@@ -184,3 +184,33 @@ def test_the_compiled_graph_runs_as_a_subgraph_node_of_another_langgraph_app(tmp
     assert final["final"]["score"] > 0.8
     # the subgraph's progress reaches the parent as custom events, tagged with the subgraph's namespace
     assert any(ns and ns[0].startswith("agent") and e.get("node") == "submit" for ns, e in events)
+
+
+class BrokenPolicyPlugin:
+    """A policy whose every script crashes (and which the heuristic debugger cannot repair)."""
+
+    class Broken:
+        name = "broken"
+
+        def write_initial(self, ctx, card):
+            return "import sys\nsys.exit('this solution always fails')\n"
+
+    @hookimpl
+    def register_policies(self, register):
+        register("broken", lambda options, **kw: self.Broken())
+
+
+def test_when_every_solution_fails_the_run_still_leaves_a_valid_baseline_submission_and_says_so(tmp_path):
+    task_path = task_copy(tmp_path, "diamonds", models=2, plans=1, outer_steps=1, ensemble_rounds=1,
+                          total_seconds=120)
+    spec = yaml.safe_load(task_path.read_text())
+    task_path.write_text(yaml.safe_dump({**spec, "policy": "broken"}))
+    task, registry = load_with_plugins(task_path, extra_plugins=[("broken", BrokenPolicyPlugin())])
+    assert run_task(task, registry, show_progress=False) == 1  # a baseline is not a success
+    result = json.loads((task.output / "result.json").read_text())
+    assert result["final"]["status"] == "baseline"
+    sub = pd.read_csv(task.output / "submission.csv")
+    assert not submission_problems(task.output / "submission.csv", task.output / "data" / "full" /
+                                   "sample_submission.csv", "id")
+    train = pd.read_csv(task.output / "data" / "full" / "train.csv")
+    assert sub["price"].nunique() == 1 and sub["price"].iloc[0] == pytest.approx(train["price"].median())
