@@ -22,7 +22,7 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_wine
 from sklearn.linear_model import LogisticRegression
 
-from ablation import AblationRow, AblationSummary, split_blocks, splice
+from ablation import AblationRow, AblationSummary, splice, split_blocks
 from core import hookspecs
 from core.cards import Estimator, ModelCard
 from core.checks import leakage_findings
@@ -40,7 +40,7 @@ from retrieval.catalogue import CatalogueBackend
 SCORE_LINE = re.compile(r"^Final Validation Performance: (\S+)$", re.MULTILINE)
 METRICS = {m.name: m for m in BUILTIN}
 WORKERS = max(2, min(4, os.cpu_count() or 2))
-WORDS = "fever cough fatigue headache nausea dizziness rash pain swelling chills stiffness thirst".split()
+WORDS = ["fever", "cough", "fatigue", "headache", "nausea", "dizziness", "rash", "pain", "swelling", "chills", "stiffness", "thirst"]
 
 
 # --- contract folders --------------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def run_script(contract: Contract, code: str, input_dir: Path | None = None) -> 
     (workdir / "solution.py").write_text(code)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "solution.py"], cwd=workdir, capture_output=True, text=True, timeout=120,
-                          env=env)
+                          env=env, check=False)
     found = SCORE_LINE.findall(done.stdout)
     result = Run(code, done.returncode, done.stdout, done.stderr, workdir, float(found[-1]) if found else None)
     if done.returncode == 0 and (workdir / "val_predictions.csv").is_file():
@@ -359,6 +359,15 @@ def test_a_move_that_helped_is_followed_by_a_stronger_one_in_the_same_direction(
                for p in policy.plan_refinement(ctx, code, model, ablation, hurt, 20))
 
 
+def test_plans_proposed_together_turn_different_knobs(contracts, policy):
+    ctx = contracts["binary"].ctx
+    code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
+    moves = [parse_plan(p)[1]["move"] for p in policy.plan_refinement(ctx, code, info(code, "model"), "", [], 2)]
+    assert moves == ["slower_learning", "more_leaves"]  # not slower and faster learning in one batch
+    folds = [parse_plan(p)[1] for p in policy.plan_refinement(ctx, code, info(code, "train"), "", [], 2)]
+    assert folds == [{"early_stopping": True}, {"folds": 5}]  # one bagging plan per batch, not 5 and 3 folds
+
+
 def test_implement_plan_gives_none_for_blocks_without_spec_and_foreign_ops(contracts, policy):
     ctx = contracts["binary"].ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
@@ -512,6 +521,26 @@ def test_stacking_scores_out_of_fold_and_refits_on_all_validation_rows_for_test(
     written = pd.read_csv(run.workdir / "val_predictions.csv")[contract.ctx.target].to_numpy()
     assert not np.allclose(written, in_sample, atol=1e-4)
     assert "cross_val_predict" in run.code
+
+
+@pytest.mark.slow
+def test_rmsle_ensembles_combine_on_the_log_scale(contracts, policy, ensemble_inputs):
+    regression = contracts["regression"]
+    contract = Contract(regression.ctx.model_copy(update={"metric": "rmsle"}), regression.root, regression.truth)
+    folder, candidates = ensemble_inputs["regression"]
+    history: list[PlanRecord] = []
+    jobs = []
+    for _ in range(2):  # the mean and the stacker
+        plan = policy.plan_ensemble(contract.ctx, candidates, history)
+        history.append(PlanRecord(plan=plan, score=None, status="ok"))
+        code = policy.implement_ensemble(contract.ctx, candidates, plan)
+        assert "np.log1p(np.clip(values, 0, None))" in code
+        jobs.append(code)
+    spread = np.log1p(pd.read_csv(contract.truth)[contract.ctx.target]).std()
+    for code in jobs:
+        run = run_script(contract, code, input_dir=folder)
+        assert_contract_kept(contract, run)
+        assert run.score < 0.9 * spread  # well below predicting the mean log
 
 
 def test_ensemble_planning_needs_two_candidates_and_stops_when_all_were_tried(contracts, policy):

@@ -214,3 +214,16 @@ def test_when_every_solution_fails_the_run_still_leaves_a_valid_baseline_submiss
                                    "sample_submission.csv", "id")
     train = pd.read_csv(task.output / "data" / "full" / "train.csv")
     assert sub["price"].nunique() == 1 and sub["price"].iloc[0] == pytest.approx(train["price"].median())
+
+
+def test_langgraph_json_names_a_factory_that_builds_the_graph_for_the_langgraph_cli(tmp_path, monkeypatch):
+    spec = json.loads((ROOT / "langgraph.json").read_text())
+    module_path, factory = spec["graphs"]["mlestar"].split(":")
+    assert (ROOT / module_path).is_file()
+    task = task_copy(tmp_path, "penguins")
+    monkeypatch.setenv("MLESTAR_TASK", str(task))
+    from graphs import studio
+
+    graph = getattr(studio, factory)({})
+    nodes = set(graph.get_graph().nodes)
+    assert {"retrieve", "draft", "merge", "ablate", "refine", "ensemble", "submit"} <= nodes

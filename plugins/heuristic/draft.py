@@ -5,7 +5,14 @@ from __future__ import annotations
 from core.cards import ModelCard
 from core.policy import TaskContext
 from plugins.heuristic import families
-from plugins.heuristic.recipe import LoadSpec, MemberSpec, ModelSpec, PreprocessSpec, ScriptSpec, TrainSpec
+from plugins.heuristic.recipe import (
+    LoadSpec,
+    MemberSpec,
+    ModelSpec,
+    PreprocessSpec,
+    ScriptSpec,
+    TrainSpec,
+)
 from plugins.heuristic.render import predict_spec
 
 # Set by the script itself (random_state from SEED) or left to the executor's thread budget.

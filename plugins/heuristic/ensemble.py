@@ -13,7 +13,7 @@ import math
 
 from core.policy import CandidateInfo, PlanRecord, TaskContext
 from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.render import PredictSpec, score_lines, output_of
+from plugins.heuristic.render import PredictSpec, output_of, score_lines
 
 METHODS = ("mean", "stacking", "weighted", "rank", "top")
 
@@ -33,8 +33,8 @@ def ensemble_plans(ctx: TaskContext, candidates: list[CandidateInfo]) -> list[st
          f"validation {ctx.metric} ({'higher' if ctx.maximize else 'lower'} is better)."),
     ]
     if ctx.metric == "roc_auc":
-        plans.append(("rank", "Average the candidates' ranks instead of their probabilities (ROC AUC reads only "
-                              "the order, and ranks put differently calibrated models on one scale)."))
+        plans.append(("rank", ("Average the candidates' ranks instead of their probabilities (ROC AUC reads only "
+                               "the order, and ranks put differently calibrated models on one scale).")))
     if len(candidates) >= 3:
         keep = math.ceil(len(candidates) / 2)
         plans.append(("top", f"{'Vote' if vote else 'Average'} over the best {keep} candidates only."))
@@ -112,6 +112,8 @@ val_predictions = pd.DataFrame({{ID: valid[ID].to_numpy()}})
 submission = pd.DataFrame({{ID: sample[ID].to_numpy()}})
 '''
     body = _BODIES[(output, method)] if (output, method) in _BODIES else _BODIES[(output, "mean")]
+    if "to_scale" in body:
+        body = (_LOG_SCALE if ctx.metric == "rmsle" else _SAME_SCALE) + "\n\n" + body.strip("\n")
     score = PredictSpec(metric=ctx.metric, output=output)
     lines = score_lines(ctx, score)
     tail = "\n".join([*lines, 'val_predictions.to_csv("val_predictions.csv", index=False)',
@@ -169,11 +171,11 @@ submission[PRED_COLUMNS[0]] = meta.fit(X_val, y_valid).predict(X_test)
 
 _AVERAGE = '''
 def average(parts, weights):
-    return sum(w * p.to_numpy(dtype=float) for w, p in zip(weights, parts)) / sum(weights)
+    return sum(w * to_scale(p.to_numpy(dtype=float)) for w, p in zip(weights, parts)) / sum(weights)
 
 
 for frame, parts in ((val_predictions, val_parts), (submission, test_parts)):
-    values = average(parts, WEIGHTS)
+    values = from_scale(average(parts, WEIGHTS))
 __NORMALISE__    frame[PRED_COLUMNS] = __CLIPPED__
 '''
 
@@ -234,15 +236,36 @@ submission[PRED_COLUMNS] = spread(meta.predict_proba(X_test), meta.classes_)
 '''
 
 _STACK_VALUES = '''
-X_val = np.column_stack([p[PRED_COLUMNS[0]].to_numpy(dtype=float) for p in val_parts])
-X_test = np.column_stack([p[PRED_COLUMNS[0]].to_numpy(dtype=float) for p in test_parts])
+X_val = to_scale(np.column_stack([p[PRED_COLUMNS[0]].to_numpy(dtype=float) for p in val_parts]))
+X_test = to_scale(np.column_stack([p[PRED_COLUMNS[0]].to_numpy(dtype=float) for p in test_parts]))
+y_meta = to_scale(y_valid.to_numpy(dtype=float))
 meta = Ridge(alpha=1.0)
 folds = KFold(n_splits=5, shuffle=True, random_state=SEED)
 # Out-of-fold: every validation row is predicted by a meta-model that never saw it.
-values = cross_val_predict(meta, X_val, y_valid.astype(float), cv=folds)
+values = from_scale(cross_val_predict(meta, X_val, y_meta, cv=folds))
 val_predictions[PRED_COLUMNS[0]] = __CLIPPED__
-values = meta.fit(X_val, y_valid.astype(float)).predict(X_test)
+values = from_scale(meta.fit(X_val, y_meta).predict(X_test))
 submission[PRED_COLUMNS[0]] = __CLIPPED__
+'''
+
+_LOG_SCALE = '''
+# RMSLE measures errors of log1p(values), so the predictions are combined on that scale.
+def to_scale(values):
+    return np.log1p(np.clip(values, 0, None))
+
+
+def from_scale(values):
+    return np.expm1(values)
+'''
+
+_SAME_SCALE = '''
+# The metric reads the values as they are, so they are combined as they are.
+def to_scale(values):
+    return values
+
+
+def from_scale(values):
+    return values
 '''
 
 _NORMALISE_ROWS = "    values = values / np.clip(values.sum(axis=1, keepdims=True), 1e-12, None)  # rows sum to 1\n"

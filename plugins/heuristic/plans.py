@@ -29,9 +29,12 @@ class Op:
     args: dict
     text: str
     priority: float
-    group: str = ""  # plans of one direction share it (for reading the history)
     opposite: str = ""  # the group pointing the other way, if any
-    after: tuple[str, ...] = field(default=())  # a continuation: offered only when this (group) helped
+    after: tuple[str, ...] = field(default=())  # a continuation: offered only when one of these groups helped
+
+    @property
+    def group(self) -> str:
+        return group_of(self.name, self.args)
 
     @property
     def tag(self) -> str:
@@ -75,11 +78,9 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     has_missing = any(c.missing > 0 for c in ctx.columns)
     ops: list[Op] = []
 
-    def change(field_name: str, value, text: str, priority: float, group: str | None = None, **kw) -> None:
-        if getattr(spec, field_name) == value:
-            return
-        ops.append(Op("set_preprocess", {field_name: value}, text, priority,
-                      group=group or f"preprocess.{field_name}={value}", **kw))
+    def change(field_name: str, value, text: str, priority: float, **kw) -> None:
+        if getattr(spec, field_name) != value:
+            ops.append(Op("set_preprocess", {field_name: value}, text, priority, **kw))
 
     if scale_sensitive:
         change("scaling", "standard", "Standardise the numeric features (zero mean, unit variance) so the "
@@ -107,8 +108,7 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
             spec.impute, f"the training {spec.impute.replace('_', ' ')}")
         for strategy, why in (("mean", "the training mean"), ("most_frequent", "the training most frequent value"),
                               ("constant", "0"), ("median", "the training median")):
-            change("impute", strategy, f"Fill numeric gaps with {why} instead of {now}.", 0.3,
-                   group="preprocess.impute")
+            change("impute", strategy, f"Fill numeric gaps with {why} instead of {now}.", 0.3)
         if nan_ok:
             change("impute", "none", "Leave numeric gaps as they are: every model here handles missing values "
                    "natively, and imputing hides where values were missing.", 0.45)
@@ -119,13 +119,12 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     if len(roles["numeric"]) >= 2:
         if spec.pair_top == 0:
             change("pair_top", 4, "Add products and ratios of every pair among the 4 numeric columns most related "
-                   "to the target (F-test on the training rows) as interaction features.", 0.55,
-                   group="preprocess.pairs+")
+                   "to the target (F-test on the training rows) as interaction features.", 0.55)
         else:
             more = min(len(roles["numeric"]), spec.pair_top + 2)
             if more > spec.pair_top:
                 change("pair_top", more, f"Widen the interaction features to every pair among the top {more} "
-                       "numeric columns.", 0.3, group="preprocess.pairs+", after=("preprocess.pairs+",))
+                       "numeric columns.", 0.3, after=("preprocess.pairs+",))
             change("pair_top", 0, "Drop the pairwise product and ratio features.", 0.15)
     if roles["text"]:
         for mode, why in (("hash", "length, word count and 32 hashed token counts"),
@@ -156,31 +155,31 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
                 step = "" if strength == 1 else f" ({'twice' if strength == 2 else 'three times'} as far as the first step)"
                 ops.append(Op("set_params", {"member": index, "move": name, "strength": strength, "params": changed},
                               f"{title}: {move.says}{step} — {was}.", weight * (0.8 - 0.03 * rank),
-                              group=group, opposite=opposite, after=(group,) if strength > 1 else ()))
+                              opposite=opposite, after=(group,) if strength > 1 else ()))
         if ctx.task_type == "regression":
-            for target, why in (("log1p", "a signed log1p of the target, predictions mapped back with expm1 (fits "
-                                          "relative errors; suits skewed, positive targets)"),
+            for target, why in (("log1p", ("a signed log1p of the target, predictions mapped back with expm1 (fits "
+                                           "relative errors; suits skewed, positive targets)")),
                                 ("standard", "a standardised target"), ("none", "the raw target")):
                 if target != member.target and not (target == "standard" and not families.needs_scaling(member.estimator)):
                     priority = 0.55 if (target == "log1p" and ctx.metric == "rmsle") else 0.35
                     ops.append(Op("set_target", {"member": index, "target": target},
-                                  f"{title}: train on {why}.", weight * priority, group=f"model.{index}.target"))
+                                  f"{title}: train on {why}.", weight * priority))
     present = {families.family_name(m.estimator) for m in spec.members}
     for rank, family in enumerate(families.swap_targets(ctx, present)):
         ops.append(Op("swap_model", {"member": 0, "estimator": family.path(ctx.task_type)},
                       f"Replace {families.title_of(spec.members[0].estimator)} with {families.title_of(family.path(ctx.task_type))} "
                       f"({_params_text(family.defaults)}), a different inductive bias for this data.",
-                      0.4 - 0.02 * rank, group="model.swap"))
+                      0.4 - 0.02 * rank))
         if len(spec.members) < MAX_MEMBERS:
             ops.append(Op("add_member", {"estimator": family.path(ctx.task_type)},
                           f"Add {families.title_of(family.path(ctx.task_type))} ({_params_text(family.defaults)}) to the blend with equal weight: "
                           "averaging models that err differently lowers the variance.",
-                          0.38 - 0.02 * rank, group="model.add"))
+                          0.38 - 0.02 * rank))
     if len(spec.members) > 1:
         for index, member in enumerate(spec.members):
             ops.append(Op("drop_member", {"member": index},
                           f"Drop {families.title_of(member.estimator)} (member {index + 1}) from the blend.",
-                          0.2, group="model.drop"))
+                          0.2))
     return ops
 
 
@@ -194,32 +193,28 @@ def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> lis
     stoppable = any(f.early_stopping for f in map(families.family_of, (m.estimator for m in members)) if f)
     ops: list[Op] = []
 
-    def change(changes: dict, text: str, priority: float, group: str, **kw) -> None:
-        if all(getattr(spec, k) == v for k, v in changes.items()):
-            return
-        ops.append(Op("set_train", changes, text, priority, group=group, **kw))
+    def change(changes: dict, text: str, priority: float, **kw) -> None:
+        if any(getattr(spec, k) != v for k, v in changes.items()):
+            ops.append(Op("set_train", changes, text, priority, **kw))
 
     if stoppable:
         change({"early_stopping": True}, "Choose the number of boosting rounds (or epochs) by early stopping on "
-               f"{spec.stop_fraction:.0%} of the training rows held out"
-               + (" (the held-out fold in each bag)" if spec.folds > 1 else ", then refit on all of them") + ".",
-               0.7, "train.early_stopping")
-        change({"early_stopping": False}, "Train for the full number of rounds, without early stopping.", 0.2,
-               "train.no_early_stopping")
+               + ("each bag's held-out fold." if spec.folds > 1 else
+                  f"{spec.stop_fraction:.0%} of the training rows held out (never on validation rows)."), 0.7)
+        change({"early_stopping": False}, "Train for the full number of rounds, without early stopping.", 0.2)
     if spec.folds == 1:
         change({"folds": 5}, "Bag the model over 5 folds of the training rows: one copy per fold, predictions "
-               "averaged, which lowers variance.", 0.6, "train.folds+")
-        change({"folds": 3}, "Bag the model over 3 folds of the training rows (cheaper than 5).", 0.45,
-               "train.folds+")
+               "averaged, which lowers variance.", 0.6)
+        change({"folds": 3}, "Bag the model over 3 folds of the training rows (cheaper than 5).", 0.45)
     else:
         if spec.folds < 10:
             more = min(10, spec.folds * 2)
             change({"folds": more}, f"Bag over {more} folds instead of {spec.folds}: each copy sees more rows.",
-                   0.35, "train.folds+", after=("train.folds+",))
-        change({"folds": 1}, "Fit each model once on all training rows instead of bagging.", 0.2, "train.folds-")
+                   0.35, after=("train.folds+",))
+        change({"folds": 1}, "Fit each model once on all training rows instead of bagging.", 0.2)
     if stoppable and spec.early_stopping:
         change({"patience": spec.patience * 2}, f"Wait {spec.patience * 2} rounds without improvement before "
-               f"stopping (now {spec.patience}).", 0.25, "train.patience")
+               f"stopping (now {spec.patience}).", 0.25)
     return ops
 
 
@@ -237,7 +232,7 @@ def _verdicts(history: list[PlanRecord], base: float | None,
         parsed = parse_plan(record.plan)
         if parsed is None:
             continue
-        group = _group_of(*parsed)
+        group = group_of(*parsed)
         if record.score is None:
             verdict = "failed"
         elif base is not None and ((record.score > base) if maximize else (record.score < base)):
@@ -248,7 +243,8 @@ def _verdicts(history: list[PlanRecord], base: float | None,
     return out
 
 
-def _group_of(name: str, args: dict) -> str:
+def group_of(name: str, args: dict) -> str:
+    """The knob and direction a plan turns; plans of one group are read together in the history."""
     if name == "set_params":
         return f"model.{args.get('member', 0)}.{args.get('move')}"
     if name == "set_preprocess":
@@ -291,13 +287,18 @@ def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maxim
         priority -= 0.5 * outcome.count("failed")
         ranked.append((-priority, order, op))
     ranked.sort(key=lambda t: (t[0], t[1]))
-    out: list[str] = []
-    for _, _, op in ranked:
-        if op.plan not in out:
-            out.append(op.plan)
-        if len(out) >= n:
-            break
-    return out
+    # Plans proposed together run before any of them is scored: spread them over different knobs first (one
+    # direction per knob), then fill up with the rest in order.
+    chosen: list[Op] = []
+    for op in (op for _, _, op in ranked):
+        knobs = {c.group for c in chosen} | {c.opposite for c in chosen}
+        if op.group not in knobs and len(chosen) < n:
+            chosen.append(op)
+    for op in (op for _, _, op in ranked):
+        if op not in chosen and len(chosen) < n:
+            chosen.append(op)
+    order = {id(op): i for i, (_, _, op) in enumerate(ranked)}
+    return [op.plan for op in sorted(chosen, key=lambda op: order[id(op)])]
 
 
 # --- applying a plan --------------------------------------------------------------------------------------------

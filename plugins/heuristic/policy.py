@@ -13,7 +13,13 @@ from core.errors import PluginError
 from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
 from plugins.heuristic import draft, ensemble, plans, repair
 from plugins.heuristic.recipe import ModelSpec, PreprocessSpec
-from plugins.heuristic.render import MARKER, block_spec, render_block, render_script, replace_block
+from plugins.heuristic.render import (
+    MARKER,
+    block_spec,
+    render_block,
+    render_script,
+    replace_block,
+)
 
 BASE_SCORE = re.compile(r"[Bb]ase (?:validation )?score:? ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 RESERVED_FILES = {"train.csv", "valid.csv", "test.csv", "sample_submission.csv"}
@@ -58,7 +64,9 @@ class HeuristicPolicy:
     def summarize_search(self, ctx: TaskContext, results: list[dict], limit: int) -> list[ModelCard] | None:
         """The catalogue cards the results talk about, most mentioned first (ties: first mentioned)."""
         try:
-            from retrieval.catalogue import catalogue  # lazily: the catalogue is another plugin's module
+            from retrieval.catalogue import (
+                catalogue,  # lazily: the catalogue is another plugin's module
+            )
         except ImportError:
             return None
         cards = {entry.card.name: entry.card for entry in catalogue()}

@@ -16,7 +16,15 @@ from pydantic import ValidationError
 from core.policy import TaskContext
 from plugins.heuristic import families
 from plugins.heuristic.recipe import (
-    KINDS, SPEC_TYPES, ImportsSpec, LoadSpec, MemberSpec, ModelSpec, PredictSpec, PreprocessSpec, ScriptSpec,
+    KINDS,
+    SPEC_TYPES,
+    ImportsSpec,
+    LoadSpec,
+    MemberSpec,
+    ModelSpec,
+    PredictSpec,
+    PreprocessSpec,
+    ScriptSpec,
     TrainSpec,
 )
 
@@ -515,7 +523,7 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
         fit = stop if spec.early_stopping else "estimator.fit(X_train.iloc[fit_rows], y_train.iloc[fit_rows])"
         out += [
             f"FOLDS = {spec.folds}",
-            f"# Bagging: one copy of each member per fold of the training rows, all averaged by the predict block"
+            "# Bagging: one copy of each member per fold of the training rows, all averaged by the predict block"
             + ("; each fold's held-out rows choose its boosting rounds." if spec.early_stopping else "."),
             "splitter = (StratifiedKFold if CLASSIFICATION else KFold)(n_splits=FOLDS, shuffle=True, random_state=SEED)",
             "fitted = []  # (weight, fitted model) pairs",
@@ -657,14 +665,13 @@ def score_lines(ctx: TaskContext, spec: PredictSpec) -> list[str]:
         lines = ["# Validation labels as positions among the probability columns, as the framework scores them.",
                  "truth = np.array([PRED_COLUMNS.index(str(label)) for label in y_valid])",
                  "matrix = val_predictions[PRED_COLUMNS].to_numpy(dtype=float)"]
+        positions = "labels=list(range(len(PRED_COLUMNS)))"
         if metric == "logloss":
-            return lines + ["score = metrics.log_loss(truth, np.clip(matrix, 1e-15, 1 - 1e-15), "
-                            "labels=list(range(len(PRED_COLUMNS))))"]
+            return [*lines, f"score = metrics.log_loss(truth, np.clip(matrix, 1e-15, 1 - 1e-15), {positions})"]
         if metric == "roc_auc":
-            return lines + ['score = metrics.roc_auc_score(truth, matrix, multi_class="ovr", '
-                            "labels=list(range(len(PRED_COLUMNS))))"]
-        return lines + ["score = metrics.accuracy_score(truth, matrix.argmax(axis=1))  # no formula for "
-                        f"{metric!r}: accuracy shown, the framework scores"]
+            return [*lines, f'score = metrics.roc_auc_score(truth, matrix, multi_class="ovr", {positions})']
+        note = f"no formula for {metric!r}: accuracy shown, the framework scores"
+        return [*lines, f"score = metrics.accuracy_score(truth, matrix.argmax(axis=1))  # {note}"]
     if spec.output == "positive":
         positive = "(y_valid == CLASSES[-1]).astype(int)"
         if metric == "logloss":

@@ -1,0 +1,531 @@
+"""The benchmark: ``python -m core.bench suite.yaml`` runs the agent over a suite of MLE-bench task folders, grades
+each submission against the private answers, and runs two baselines on the same data in the same run — default
+LightGBM, and FLAML AutoML with the agent's wall-clock budget.
+
+A second composition root beside core/run.py: like it, the only other core module that imports from graphs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import shutil
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from core.dataprep import prepare_data
+from core.errors import UserError
+from core.files import write_atomic
+from core.loading import load_with_plugins
+from core.metrics import Metric
+from core.policy import TaskContext
+from core.scoring import score_predictions
+from core.store import RunStore
+from core.submission import frame_problems
+from core.task import PRIVATE_MARKERS, Task
+
+ANSWERS = Path("private") / "answers.csv"
+MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
+BASELINES = ("lightgbm", "flaml")
+
+
+class SuiteError(UserError):
+    """suite.yaml, a task folder it names, or a command-line choice is invalid."""
+
+
+class GradeError(ValueError):
+    """A submission cannot be graded: missing, unreadable, wrong columns or ids, or unscorable values."""
+
+
+# --- suite.yaml -------------------------------------------------------------------------------------------------
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SuiteTask(_Strict):
+    """One entry of ``tasks``: a competition folder (relative to suite.yaml), optionally with its own budget."""
+
+    dir: Path
+    budget: float | None = Field(None, gt=0, description="agent seconds for this task (overrides the suite's)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_path(cls, value: Any) -> Any:
+        return {"dir": value} if isinstance(value, str) else value
+
+
+class Suite(_Strict):
+    """The schema of suite.yaml."""
+
+    name: str = "suite"
+    budget: float = Field(600, gt=0, description="agent wall-clock seconds per task; FLAML gets the same")
+    output: Path | None = Field(None, description="where results go (default: out/<name> beside suite.yaml)")
+    tasks: list[SuiteTask] = Field(min_length=1)
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_slug(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "/\\"):
+            raise ValueError("must be a non-empty name without slashes")
+        return value.strip()
+
+
+class BenchTask(BaseModel):
+    """A suite entry resolved: its name (the folder's), folder, and agent budget in seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    folder: Path
+    budget: float
+
+
+def load_suite(path: str | Path, *, budget: float | None = None,
+               only: list[str] | None = None) -> tuple[Suite, list[BenchTask], Path]:
+    """Parse and check suite.yaml; returns the suite, the selected tasks and the output folder.
+
+    ``budget`` (the command line's) overrides every task's; ``only`` keeps the named tasks, in the suite's order.
+    """
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise SuiteError(f"{where}: no such file; pass the path of a suite.yaml (see bench/suite.yaml)")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SuiteError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+    except UnicodeDecodeError:
+        raise SuiteError(f"{where}: not a text file; pass a suite.yaml") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where}: the top level must be a mapping with at least `tasks:` (see bench/suite.yaml)")
+    try:
+        suite = Suite.model_validate(raw)
+    except ValidationError as exc:
+        raise SuiteError(_one_line(where, exc)) from None
+    if budget is not None and budget <= 0:
+        raise SuiteError("--budget: must be a positive number of seconds")
+    base = path.resolve().parent
+    tasks = []
+    for i, entry in enumerate(suite.tasks):
+        folder = (base / entry.dir).resolve()
+        key = f"{where}: tasks.{i}"
+        if not (folder / "task.yaml").is_file():
+            raise SuiteError(f"{key}: {folder} has no task.yaml; point the entry at an MLE-bench task folder")
+        if not (folder / ANSWERS).is_file():
+            raise SuiteError(f"{key}: {folder} has no {ANSWERS}; the grader needs the private answers")
+        if any(t.name == folder.name for t in tasks):
+            raise SuiteError(f"{key}: a second task named '{folder.name}'; task names (folder names) must differ")
+        tasks.append(BenchTask(name=folder.name, folder=folder, budget=budget or entry.budget or suite.budget))
+    if only:
+        names = [t.name for t in tasks]
+        for name in only:
+            if name not in names:
+                close = difflib.get_close_matches(name, names, n=1)
+                hint = f"did you mean '{close[0]}'? " if close else ""
+                raise SuiteError(f"--tasks: no task '{name}' in {where}; {hint}tasks are: {', '.join(names)}")
+        tasks = [t for t in tasks if t.name in only]
+    out = (base / suite.output).resolve() if suite.output else base / "out" / suite.name
+    return suite, tasks, out
+
+
+def _one_line(where: str, exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        return f"{where}: {key}: unknown key; valid keys: {', '.join(_keys_at(err['loc']))}"
+    if err["type"] == "missing":
+        return f"{where}: {key}: required key is missing; add it (see bench/suite.yaml)"
+    got = err.get("input")
+    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+    return f"{where}: {key}: {err['msg'].lower()} (got {shown}); fix that value"
+
+
+def _keys_at(loc: tuple) -> list[str]:
+    return list(SuiteTask.model_fields) if loc and loc[0] == "tasks" else list(Suite.model_fields)
+
+
+# --- grading ----------------------------------------------------------------------------------------------------
+
+def grade(submission: Path, answers: Path, ctx: TaskContext, metric: Metric) -> float:
+    """The metric of ``submission`` against the private ``answers`` (id and target columns), aligned on the id.
+
+    The submission must have the sample's columns (id, then ``ctx.prediction_columns``) and exactly the answers'
+    ids, each once, with no missing values; anything else raises GradeError.
+    """
+    if not submission.is_file():
+        raise GradeError(f"{submission.name} was not written")
+    try:
+        sub = pd.read_csv(submission)
+    except Exception as exc:  # noqa: BLE001 - whatever the entrant wrote
+        raise GradeError(f"{submission.name} is not a readable CSV: {type(exc).__name__}: {exc}") from None
+    truth = pd.read_csv(answers)
+    expected = truth[[ctx.id_column]].assign(**{c: 0 for c in ctx.prediction_columns})
+    problems = frame_problems(sub, expected, ctx.id_column, name=submission.name)
+    if problems:
+        raise GradeError("; ".join(problems).replace("the sample's", "the answers'"))
+    score, why = score_predictions(submission, answers, ctx, metric)
+    if score is None:
+        raise GradeError(why.replace("val_predictions.csv", submission.name))
+    return score
+
+
+def ratio(agent: float | None, baseline: float | None, metric: Metric) -> float | None:
+    """Agent over baseline in the metric's favourable direction (> 1: the agent is better): agent/baseline when
+    higher is better, baseline/agent when lower is; None unless both scores are positive."""
+    if agent is None or baseline is None or agent <= 0 or baseline <= 0:
+        return None
+    return agent / baseline if metric.maximize else baseline / agent
+
+
+# --- framework overhead -----------------------------------------------------------------------------------------
+
+def framework_overhead(store_path: Path, run_id: str) -> dict:
+    """Seconds of the run spent outside script executions, from the run store.
+
+    ``script_seconds`` sums the executed (non-cached) attempts' seconds; scripts run in parallel, so the overhead
+    uses ``script_busy_seconds``, the time during which at least one script was executing, and
+    ``overhead = (run_seconds - script_busy_seconds) / run_seconds``, in [0, 1].
+    """
+    store = RunStore(store_path)
+    try:
+        run = next((r for r in store.runs() if r["run_id"] == run_id), None)
+        attempts = [a for a in store.attempts(run_id=run_id) if not a["cached"]]
+    finally:
+        store.close()
+    if run is None:
+        raise ValueError(f"{store_path}: no run {run_id}")
+    start = run["started_at"]
+    end = run["finished_at"] or max([a["finished_at"] or start for a in attempts], default=start)
+    spans = sorted((max(start, (a["finished_at"] or start) - (a["seconds"] or 0.0)), min(end, a["finished_at"] or start))
+                   for a in attempts)
+    busy, reach = 0.0, start
+    for lo, hi in spans:
+        lo = max(lo, reach)
+        if hi > lo:
+            busy += hi - lo
+            reach = hi
+    total = end - start
+    return {"run_seconds": round(total, 2), "script_seconds": round(sum(a["seconds"] or 0.0 for a in attempts), 2),
+            "script_busy_seconds": round(busy, 2),
+            "overhead": round(min(1.0, max(0.0, (total - busy) / total)), 4) if total > 0 else None}
+
+
+# --- baselines --------------------------------------------------------------------------------------------------
+
+def _frames(task: Task, ctx: TaskContext) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
+    """Features of train.csv and test.csv (id and target dropped), the target, and the categorical columns."""
+    train = pd.read_csv(task.train)
+    test = pd.read_csv(task.test)
+    train = train[train[task.target].notna()].reset_index(drop=True)
+    y = train.pop(task.target)
+    features = [c for c in train.columns if c != ctx.id_column and c in test.columns]
+    categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])
+                   or pd.api.types.is_bool_dtype(train[c])]
+    return train[features], y, test, categorical
+
+
+def _class_codes(y: pd.Series, ctx: TaskContext) -> np.ndarray:
+    """Training labels as indices into ``ctx.classes`` (the order the framework's scorer uses)."""
+    index = {label: i for i, label in enumerate(ctx.classes)}
+    labels = [str(v.item() if hasattr(v, "item") else v) for v in y]
+    return np.array([index[label] for label in labels])
+
+
+def _submission(test: pd.DataFrame, ctx: TaskContext, metric: Metric, predict, predict_proba) -> pd.DataFrame:
+    """The sample's columns filled from a fitted model: values, labels, or class probabilities."""
+    sub = pd.DataFrame({ctx.id_column: test[ctx.id_column]})
+    if ctx.task_type == "regression":
+        sub[ctx.prediction_columns[0]] = np.asarray(predict(), dtype=float)
+    elif not metric.proba:
+        sub[ctx.prediction_columns[0]] = [ctx.classes[int(i)] for i in predict()]
+    else:
+        proba = np.asarray(predict_proba(), dtype=float)
+        if len(ctx.prediction_columns) == 1:  # the positive (last) class's probability, as the scorer reads it
+            sub[ctx.prediction_columns[0]] = proba[:, len(ctx.classes) - 1]
+        else:  # wide: one column per class, named by its label
+            for col in ctx.prediction_columns:
+                sub[col] = proba[:, ctx.classes.index(str(col))]
+    return sub
+
+
+def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float) -> tuple[pd.DataFrame, dict]:
+    """LGBMClassifier / LGBMRegressor with default parameters on ordinal-encoded categoricals (``budget`` unused)."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+    from sklearn.preprocessing import OrdinalEncoder
+
+    X, y, test, categorical = _frames(task, ctx)
+    X_test = test[X.columns].copy()
+    X = X.copy()
+    if categorical:
+        enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=np.nan)
+        X[categorical] = enc.fit_transform(_as_text(X[categorical]))
+        X_test[categorical] = enc.transform(_as_text(X_test[categorical]))
+    X, X_test = X.astype(float), X_test.astype(float)
+    if ctx.task_type == "regression":
+        model = LGBMRegressor(verbose=-1).fit(X, y.astype(float))
+    else:
+        model = LGBMClassifier(verbose=-1).fit(X, _class_codes(y, ctx))
+    proba = getattr(model, "predict_proba", None)
+    return _submission(test, ctx, metric, lambda: model.predict(X_test),
+                       lambda: _spread(proba(X_test), model.classes_, len(ctx.classes))), {}
+
+
+def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float) -> tuple[pd.DataFrame, dict]:
+    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation."""
+    try:
+        from flaml import AutoML
+    except ImportError:
+        raise UserError("the FLAML baseline needs flaml with xgboost: pip install -e '.[bench]'") from None
+
+    X, y, test, categorical = _frames(task, ctx)
+    X_test = test[X.columns].copy()
+    X = X.copy()
+    for col in categorical:  # FLAML encodes pandas categoricals itself
+        kind = pd.CategoricalDtype(sorted(_as_text(X[[col]])[col].dropna().unique()))
+        X[col] = _as_text(X[[col]])[col].astype(kind)
+        X_test[col] = _as_text(X_test[[col]])[col].astype(kind)
+    regression = ctx.task_type == "regression"
+    target = y.astype(float).to_numpy() if regression else _class_codes(y, ctx)
+    n_classes = len(ctx.classes)
+
+    def loss(X_val, y_val, estimator, *args, **kwargs):
+        if regression or not metric.proba:
+            pred = estimator.predict(X_val)
+        else:
+            pred = _spread(estimator.predict_proba(X_val), np.arange(n_classes), n_classes)
+            pred = pred[:, -1] if n_classes == 2 else pred
+        score = metric.fn(np.asarray(y_val), pred)
+        return (-score if metric.maximize else score), {metric.name: score}
+
+    automl = AutoML()
+    automl.fit(X, target, task="regression" if regression else "classification", metric=loss,
+               time_budget=budget, seed=task.seed, verbose=0)
+    info = {"best_estimator": automl.best_estimator, "best_config": automl.best_config}
+    return _submission(test, ctx, metric, lambda: automl.predict(X_test),
+                       lambda: _spread(automl.predict_proba(X_test), automl.classes_, n_classes)), info
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Categorical values as text ('1.0' and '1' alike), gaps kept as NaN."""
+    def cell(v):
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+    return frame.apply(lambda s: s.map(cell, na_action="ignore")).astype(object).where(frame.notna(), np.nan)
+
+
+def _spread(proba: np.ndarray, classes, n_classes: int) -> np.ndarray:
+    """Probabilities in class-index order, with zeros for classes the model never saw."""
+    out = np.zeros((len(proba), n_classes))
+    out[:, np.asarray(classes, dtype=int)] = proba
+    return out
+
+
+BASELINE_FITS: dict[str, Callable[[Task, TaskContext, Metric, float], tuple[pd.DataFrame, dict]]] = {
+    "lightgbm": lightgbm_baseline, "flaml": flaml_baseline}
+
+
+# --- one task ---------------------------------------------------------------------------------------------------
+
+def public_view(folder: Path, view: Path) -> Path:
+    """Copy the task folder without its private files (``private/``, anything named like answers or solutions)
+    to ``view``; the agent sees only this copy. Returns the copy's task.yaml."""
+    def private(_dir: str, names: list[str]) -> list[str]:
+        return [n for n in names if any(m in n.lower() for m in PRIVATE_MARKERS) or n == "out"]
+    shutil.copytree(folder, view, ignore=private)
+    return view / "task.yaml"
+
+
+def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print) -> dict:
+    """Run the agent and the baselines on one task; returns its row of the benchmark (scores, seconds, overhead)."""
+    root = out / bt.name
+    if root.exists():
+        if not (root / MARKER).is_file():
+            raise SuiteError(f"{root}: exists and was not written by the benchmark; pass another --out")
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    write_atomic(root / MARKER, json.dumps({"task": bt.name, "folder": str(bt.folder), "started_at": time.time()}))
+    task_yaml = public_view(bt.folder, root / "public")
+    task, registry = load_with_plugins(task_yaml, root / "agent")
+    task = task.model_copy(update={"budget": task.budget.model_copy(update={"total_seconds": bt.budget})})
+    metric = registry.metrics[task.metric]
+    if task.id_column is None:
+        raise SuiteError(f"{bt.folder / 'task.yaml'}: the benchmark grades by id; give the task an id column")
+    ctx = prepare_data(task, maximize=metric.maximize, proba=metric.proba).context
+    answers = bt.folder / ANSWERS
+    row: dict[str, Any] = {"task": bt.name, "metric": task.metric, "direction": metric.direction,
+                           "budget_seconds": bt.budget, "rows": {"train": ctx.n_train + ctx.n_valid, "test": ctx.n_test}}
+
+    log(f"bench: {bt.name}: agent, {bt.budget:g} s budget")
+    from graphs.runner import run_task  # composition root: the only upward import
+
+    agent: dict[str, Any] = {"score": None, "error": None, "submission": str(task.output / "submission.csv")}
+    started = time.time()
+    try:
+        agent["exit_code"] = run_task(task, registry, show_progress=False)
+    except Exception as exc:  # noqa: BLE001 - a crashed run is a result; its traceback goes to the console
+        traceback.print_exc()
+        agent["exit_code"], agent["error"] = None, f"the run crashed: {type(exc).__name__}: {exc}"
+    agent["wall_seconds"] = round(time.time() - started, 1)
+    result_file = task.output / "result.json"
+    result = json.loads(result_file.read_text()) if result_file.is_file() else {}
+    agent["run_id"] = result.get("run_id")
+    agent["validation_score"] = result.get("scores", {}).get("final")
+    agent["overhead"] = framework_overhead(task.output / "runs.sqlite", result["run_id"]) if result else None
+    if agent["error"] is None:
+        agent["score"], agent["error"] = _graded(Path(agent["submission"]), answers, ctx, metric)
+    row["agent"] = agent
+
+    row["baselines"] = {}
+    for name in BASELINES:
+        log(f"bench: {bt.name}: {name} baseline")
+        path = root / "baselines" / name / "submission.csv"
+        entry: dict[str, Any] = {"score": None, "error": None, "submission": str(path)}
+        started = time.time()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sub, info = BASELINE_FITS[name](task, ctx, metric, bt.budget)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sub.to_csv(path, index=False)
+            entry.update(info)
+        except UserError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed baseline is a result; keep the traceback visible
+            traceback.print_exc()
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+        entry["wall_seconds"] = round(time.time() - started, 1)
+        if entry["error"] is None:
+            entry["score"], entry["error"] = _graded(path, answers, ctx, metric)
+        row["baselines"][name] = entry
+
+    row["ratios"] = {n: ratio(agent["score"], b["score"], metric) for n, b in row["baselines"].items()}
+    row["beats"] = {n: metric.better(agent["score"], b["score"]) for n, b in row["baselines"].items()}
+    write_atomic(root / "bench.json", json.dumps(row, indent=1, default=str))
+    return row
+
+
+def _graded(path: Path, answers: Path, ctx: TaskContext, metric: Metric) -> tuple[float | None, str | None]:
+    try:
+        return grade(path, answers, ctx, metric), None
+    except GradeError as exc:
+        return None, str(exc)
+
+
+# --- the suite --------------------------------------------------------------------------------------------------
+
+def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: float | None = None,
+              only: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
+    """Run every selected task; writes ``bench.json`` and ``bench.md`` into the output folder and returns the
+    report (the JSON's content)."""
+    suite, tasks, default_out = load_suite(suite_path, budget=budget, only=only)
+    out_dir = Path(out).resolve() if out else default_out
+    for bt in tasks:  # every task file is checked before anything runs
+        task, _ = load_with_plugins(bt.folder / "task.yaml")
+        shown = [p for p in task.public_files.values()
+                 if bt.folder / "private" in p.parents or any(m in p.name.lower() for m in PRIVATE_MARKERS)]
+        if shown:
+            raise SuiteError(f"{bt.folder / 'task.yaml'}: names the private file {shown[0]}; the agent must never "
+                             f"see the answers")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"suite": suite.name, "suite_file": str(Path(suite_path).resolve()),
+                              "output": str(out_dir), "baselines": list(BASELINES), "started_at": time.time(),
+                              "tasks": []}
+    for bt in tasks:
+        report["tasks"].append(bench_task(bt, out_dir, log=log))
+        report["summary"] = summary(report["tasks"])
+        write_atomic(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
+        write_atomic(out_dir / "bench.md", markdown(report))
+    report["finished_at"] = time.time()
+    write_atomic(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
+    return report
+
+
+def summary(rows: list[dict]) -> dict:
+    """Medal-style: for each baseline, on how many tasks the agent beat it."""
+    return {name: {"beaten": sum(bool(r["beats"][name]) for r in rows), "tasks": len(rows),
+                   "beaten_on": [r["task"] for r in rows if r["beats"][name]]} for name in BASELINES}
+
+
+def _num(x: float | None, digits: int = 5) -> str:
+    return "—" if x is None else f"{x:.{digits}g}"
+
+
+def markdown(report: dict) -> str:
+    """The report as markdown: the score table, framework overhead, and which baselines the agent beat."""
+    rows = report["tasks"]
+    names = report["baselines"]
+    head = ["task", "metric", "agent", *names, *(f"agent/{n}" for n in names), "agent s", *(f"{n} s" for n in names)]
+    lines = [f"# Benchmark: {report['suite']}", "",
+             "Scores on the private test answers; a ratio > 1 means the agent is better (agent/baseline when higher "
+             "is better, baseline/agent when lower is).", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        arrow = "↑" if r["direction"] == "maximize" else "↓"
+        cells = [r["task"], f"{r['metric']} {arrow}", _num(r["agent"]["score"]),
+                 *(_num(r["baselines"][n]["score"]) for n in names),
+                 *(_num(r["ratios"][n], 4) for n in names),
+                 f"{r['agent']['wall_seconds']:.0f}", *(f"{r['baselines'][n]['wall_seconds']:.0f}" for n in names)]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "## Framework overhead", "",
+              "Share of the agent's run outside script executions (run seconds minus seconds during which a script "
+              "was executing, over run seconds).", "",
+              "| task | run s | script s (summed) | script s (wall, busy) | overhead |", "|---|---|---|---|---|"]
+    for r in rows:
+        o = r["agent"]["overhead"] or {}
+        lines.append(f"| {r['task']} | {_num(o.get('run_seconds'), 4)} | {_num(o.get('script_seconds'), 4)} | "
+                     f"{_num(o.get('script_busy_seconds'), 4)} | "
+                     f"{'—' if o.get('overhead') is None else format(o['overhead'], '.1%')} |")
+    lines += ["", "## Did the agent beat the baselines?", "",
+              "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for r in rows:
+        lines.append(f"| {r['task']} | " + " | ".join("yes" if r["beats"][n] else "no" for n in names) + " |")
+    s = report.get("summary") or summary(rows)
+    lines.append("| **beaten on** | " + " | ".join(f"**{s[n]['beaten']}/{s[n]['tasks']}**" for n in names) + " |")
+    errors = [(r["task"], who, e["error"]) for r in rows
+              for who, e in [("agent", r["agent"]), *r["baselines"].items()] if e.get("error")]
+    if errors:
+        lines += ["", "## Errors", ""] + [f"- {t}, {who}: {err}" for t, who, err in errors]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m core.bench",
+        description="Run the agent, default LightGBM and FLAML (same budget) on a suite of MLE-bench task folders "
+                    "and grade them against the private answers.")
+    parser.add_argument("suite", help="path of suite.yaml")
+    parser.add_argument("--out", help="output folder (default: suite.yaml's output)")
+    parser.add_argument("--budget", type=float, help="agent and FLAML seconds per task (overrides the suite's)")
+    parser.add_argument("--tasks", help="comma-separated task names to run (default: all)")
+    args = parser.parse_args(argv)
+    only = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    try:
+        report = run_suite(args.suite, out=args.out, budget=args.budget, only=only,
+                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    print(markdown(report), end="")
+    print(f"\nwritten: {Path(report['output']) / 'bench.md'}, {Path(report['output']) / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""``LLMPolicy``: every role of ``core.policy.Policy`` done by a language model. A role builds its prompt from its
+template (fitted into the role's character budget), asks ``complete`` for a reply, parses it, retries once with the
+parse error, and returns None when nothing usable came back, so the heuristic policy answers instead. Every call is
+recorded in the run store's ``llm_calls``. Subclasses implement ``complete`` (and ``model_name``) only."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from loguru import logger
+
+from core.cards import ModelCard
+from core.errors import PluginError
+from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
+from plugins.llm import prompting, replies
+from plugins.llm.prompting import ROLES, Part
+from plugins.llm.replies import ReplyError
+
+# Defaults sized for SmolLM2-135M on two CPU cores (≈9 tokens/s out, ≈170 tokens/s in): a hosted model wants more.
+DEFAULT_MAX_TOKENS = {
+    "summarize_search": 384, "write_initial": 640, "merge": 768, "simplify_block": 256, "summarize_ablation": 128,
+    "plan_refinement": 192, "implement_plan": 384, "debug": 768, "plan_ensemble": 96, "implement_ensemble": 512,
+    "fix_leakage": 768, "use_all_data": 768,
+}
+DEFAULT_MAX_PROMPT_CHARS = {
+    "summarize_search": 4000, "write_initial": 5000, "merge": 7000, "simplify_block": 4000, "summarize_ablation": 3000,
+    "plan_refinement": 5000, "implement_plan": 5000, "debug": 6000, "plan_ensemble": 2500, "implement_ensemble": 3500,
+    "fix_leakage": 6000, "use_all_data": 6000,
+}
+WHOLE_SCRIPT_ROLES = ("merge", "debug", "fix_leakage", "use_all_data")  # the reply repeats the script it was given
+CHARS_PER_TOKEN = 3.0  # Python source, conservatively: what a script of N characters costs to write back
+COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices")
+
+
+@dataclass
+class Completion:
+    """One reply: its text, the tokens the call read and wrote for it, and why generation stopped."""
+
+    text: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    finish_reason: str | None = None  # "stop", "length" (hit max_tokens), ...
+
+
+class LLMUnavailable(RuntimeError):
+    """The model could not be reached or failed (after the subclass's own retries); the role returns None."""
+
+
+class LLMPolicy:
+    """Options common to every LLM policy (a subclass adds its own through ``OPTIONS``):
+
+    - ``max_tokens``: tokens a reply may have, an int for every role or ``{role: n}`` (other roles keep defaults);
+    - ``max_prompt_chars``: the same for the prompt's length in characters (task text, code and histories are cut);
+    - ``temperature``: sampling temperature (0: greedy); roles that want several samples draw them when > 0;
+    - ``parse_retries``: how often an unusable reply is retried with the parse error shown (default 1);
+    - ``prices``: ``{input: $/token, output: $/token}``, read by ``plugins.llm.usage.usage_summary``.
+    """
+
+    name = "llm"
+    OPTIONS: tuple[str, ...] = ()  # the subclass's own option names
+    DEFAULT_TEMPERATURE = 0.0
+
+    def __init__(self, options: dict | None = None, *, task=None, store=None, registry=None, run_id: str | None = None,
+                 **_unused):
+        options = dict(options or {})
+        known = (*COMMON_OPTIONS, *self.OPTIONS)
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise PluginError(f"policy {self.name}: unknown option {unknown[0]!r} (known: {', '.join(known)})")
+        self.options = options
+        self.task = task
+        self.store = store
+        self.run_id = run_id
+        self.max_tokens = self._per_role("max_tokens", DEFAULT_MAX_TOKENS)
+        self.max_prompt_chars = self._per_role("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
+        self.temperature = self._number("temperature", self.DEFAULT_TEMPERATURE, 0.0, 2.0)
+        self.parse_retries = int(self._number("parse_retries", 1, 0, 5, integer=True))
+        prices = options.get("prices")
+        if prices is not None and not (isinstance(prices, dict) and set(prices) <= {"input", "output"}
+                                       and all(isinstance(v, (int, float)) for v in prices.values())):
+            raise PluginError(f"policy {self.name}: option 'prices' must be {{input: $/token, output: $/token}}, "
+                              f"got {prices!r}")
+        overrides = dict(getattr(registry, "prompts", None) or {})
+        self.templates = prompting.templates(overrides, owner=lambda role: registry.owner("prompt", role))
+        self.stats: dict[str, Counter] = defaultdict(Counter)  # role -> first_ok, retry_ok, failed, unavailable
+
+    # --- what a subclass provides -----------------------------------------------------------------------------------
+
+    @property
+    def model_name(self) -> str:
+        raise NotImplementedError
+
+    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1) -> list[Completion]:
+        """``n`` replies to the chat ``messages`` (fewer only if the backend cannot give more); raises
+        LLMUnavailable when the model cannot answer. The replies' ``tokens_in`` add up to the prompt tokens the call
+        read (see ``share``)."""
+        raise NotImplementedError
+
+    # --- options ----------------------------------------------------------------------------------------------------
+
+    def _per_role(self, key: str, defaults: dict[str, int]) -> dict[str, int]:
+        value = self.options.get(key)
+        if value is None:
+            return dict(defaults)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return {role: value for role in defaults}
+        if isinstance(value, dict):
+            bad = sorted(set(value) - set(defaults))
+            if bad:
+                raise PluginError(f"policy {self.name}: option {key!r} names unknown role {bad[0]!r} "
+                                  f"(roles: {', '.join(defaults)})")
+            wrong = [r for r, v in value.items() if isinstance(v, bool) or not isinstance(v, int) or v <= 0]
+            if not wrong:
+                return {**defaults, **value}
+        raise PluginError(f"policy {self.name}: option {key!r} must be a positive integer or {{role: positive "
+                          f"integer}}, got {value!r}")
+
+    def _number(self, key: str, default: float, low: float, high: float, integer: bool = False) -> float:
+        value = self.options.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)) \
+                or not low <= value <= high:
+            kind = "an integer" if integer else "a number"
+            raise PluginError(f"policy {self.name}: option {key!r} must be {kind} from {low:g} to {high:g}, "
+                              f"got {value!r}")
+        return value
+
+    # --- one role, end to end ---------------------------------------------------------------------------------------
+
+    def _run_timeout(self) -> float | None:
+        budget = getattr(self.task, "budget", None)
+        return getattr(budget, "run_timeout", None)
+
+    def _common(self, ctx: TaskContext) -> dict[str, Any]:
+        return {"task": prompting.task_text(ctx), "goal": Part(ctx.goal, "head", 300),
+                "contract": prompting.contract_text(ctx, self._run_timeout())}
+
+    def _fits(self, role: str, code: str) -> bool:
+        """Whether a role that writes ``code`` back whole can: the script fits the prompt and the reply budgets."""
+        prompt_room = self.max_prompt_chars[role] * 0.8
+        reply_room = self.max_tokens[role] * CHARS_PER_TOKEN
+        if len(code) <= min(prompt_room, reply_room):
+            return True
+        logger.info(f"policy {self.name}: {role} skipped: the script ({len(code)} characters) does not fit this role's "
+                    f"caps (max_prompt_chars {self.max_prompt_chars[role]}, max_tokens {self.max_tokens[role]})")
+        return False
+
+    def _ask(self, role: str, fields: dict[str, Any], parse: Callable[[str], Any], n: int = 1) -> list[Any] | None:
+        """Parsed answers from the first attempt that gave any (several when ``n`` samples were drawn), else None."""
+        user = prompting.render(self.templates[role], fields, self.max_prompt_chars[role])
+        messages = [{"role": "system", "content": self.templates["system"].strip()},
+                    {"role": "user", "content": user}]
+        samples = n if self.temperature > 0 else 1
+        for attempt in range(1 + self.parse_retries):
+            started, t0 = time.time(), time.perf_counter()
+            try:
+                completions = self.complete(role, messages, self.max_tokens[role], samples if attempt == 0 else 1)
+            except LLMUnavailable as exc:
+                self._record(role, messages, None, None, str(exc), time.perf_counter() - t0, started)
+                self.stats[role]["unavailable"] += 1
+                logger.warning(f"policy {self.name}: {role}: the model did not answer ({exc})")
+                return None
+            seconds = time.perf_counter() - t0
+            if not completions:
+                self._record(role, messages, None, None, "the model returned no reply", seconds, started)
+            answers, problems = [], []
+            for i, completion in enumerate(completions):
+                try:
+                    answers.append(parse(completion.text))
+                    error = None
+                except ReplyError as exc:
+                    error = str(exc)
+                    if completion.finish_reason == "length" and "cut off" not in error:
+                        error += f" (the reply was cut off at {self.max_tokens[role]} tokens: keep it shorter)"
+                    problems.append((completion, error))
+                self._record(role, messages, completion, error, None, share(seconds, len(completions), i), started)
+            if answers:
+                self.stats[role]["first_ok" if attempt == 0 else "retry_ok"] += 1
+                return answers
+            if not problems:
+                break
+            completion, error = problems[0]
+            messages = [*messages, {"role": "assistant", "content": completion.text[:2000]},
+                        {"role": "user", "content": self.templates["retry"].format(error=error).strip()}]
+        self.stats[role]["failed"] += 1
+        reason = problems[0][1] if problems else "no reply"
+        logger.info(f"policy {self.name}: {role}: no usable reply ({reason})")
+        return None
+
+    def _record(self, role: str, messages: list[dict], completion: Completion | None, parse_error: str | None,
+                call_error: str | None, seconds: float, started: float) -> None:
+        if self.store is None:
+            return
+        ok = completion is not None and parse_error is None and call_error is None
+        self.store.add_llm_call(
+            run_id=self.run_id, node=_current_node(), role=role, model=self.model_name,
+            prompt=json.dumps(messages, ensure_ascii=False), reply=completion.text if completion else None,
+            ok=int(ok), error=call_error or parse_error, tokens_in=completion.tokens_in if completion else 0,
+            tokens_out=completion.tokens_out if completion else 0, seconds=round(seconds, 4), started_at=started)
+
+    # --- the roles --------------------------------------------------------------------------------------------------
+
+    def summarize_search(self, ctx: TaskContext, results: list[dict], limit: int) -> list[ModelCard] | None:
+        if not results or limit <= 0:
+            return None
+        fields = {**self._common(ctx), "results": Part(prompting.results_text(results), "head", 600),
+                  "limit": str(limit)}
+        answers = self._ask("summarize_search", fields, lambda text: _cards(text, ctx, limit))
+        return answers[0] if answers else None
+
+    def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
+        fields = {**self._common(ctx), "model_name": card.name, "model_why": card.why,
+                  "example_code": Part(card.example_code, "ends", 400)}
+        return _first(self._ask("write_initial", fields, replies.parse_script))
+
+    def merge(self, ctx: TaskContext, base_code: str, reference_code: str) -> str | None:
+        if not self._fits("merge", base_code + reference_code):
+            return None
+        fields = {**self._common(ctx), "base_code": base_code, "reference_code": reference_code}
+        return _first(self._ask("merge", fields, replies.parse_script))
+
+    def simplify_block(self, ctx: TaskContext, code: str, block: BlockInfo) -> str | None:
+        fields = {**self._common(ctx), **self._block_fields(code, block)}
+        return _first(self._ask("simplify_block", fields, lambda text: replies.parse_block(text, code, block)))
+
+    def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
+        fields = {**self._common(ctx), "table": Part(table, "head", 400)}
+        return _first(self._ask("summarize_ablation", fields, replies.parse_text))
+
+    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+                        history: list[PlanRecord], n: int) -> list[str]:
+        if n <= 0:
+            return []
+        known = {h.plan for h in history}
+        fields = {**self._common(ctx), **self._block_fields(code, block),
+                  "ablation": Part(ablation or "(no ablation summary)", "head", 200),
+                  "history": Part(prompting.history_text(history, ctx.maximize), "head", 200), "n": str(n)}
+        answers = self._ask("plan_refinement", fields, lambda text: replies.parse_plans(text, known, n), n=n)
+        plans: list[str] = []
+        for found in answers or []:
+            plans += [p for p in found if p not in plans]
+        return plans[:n] or None
+
+    def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
+        fields = {**self._common(ctx), **self._block_fields(code, block), "plan": Part(plan, "head", 300)}
+        return _first(self._ask("implement_plan", fields, lambda text: replies.parse_block(text, code, block)))
+
+    def debug(self, ctx: TaskContext, code: str, error: str) -> str | None:
+        if not self._fits("debug", code):
+            return None
+        fields = {**self._common(ctx), "code": code, "error": Part(error or "(no message)", "tail", 300)}
+        return _first(self._ask("debug", fields, replies.parse_script))
+
+    def plan_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], history: list[PlanRecord]) -> str | None:
+        if len(candidates) < 2:
+            return None
+        known = {h.plan for h in history}
+
+        def parse(text: str) -> str:
+            plan = replies.parse_text(text, max_chars=600)
+            if plan in known:
+                raise ReplyError("that plan was already tried; propose a different one")
+            return plan
+
+        fields = {**self._common(ctx), "candidates": Part(prompting.candidates_text(candidates), "head", 300),
+                  "history": Part(prompting.history_text(history, ctx.maximize), "head", 200)}
+        return _first(self._ask("plan_ensemble", fields, parse))
+
+    def implement_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], plan: str) -> str | None:
+        if not plan or not candidates:
+            return None
+        fields = {**self._common(ctx), "contract": prompting.ensemble_contract(ctx, candidates),
+                  "candidates": Part(prompting.candidates_text(candidates), "head", 300),
+                  "plan": Part(plan, "head", 300)}
+        return _first(self._ask("implement_ensemble", fields, replies.parse_script))
+
+    def fix_leakage(self, ctx: TaskContext, code: str, findings: list[str]) -> str | None:
+        if not self._fits("fix_leakage", code):
+            return None
+        fields = {**self._common(ctx), "code": code,
+                  "findings": Part("\n".join(f"- {f}" for f in findings) or "(none listed)", "head", 300)}
+        return _first(self._ask("fix_leakage", fields, replies.parse_leak_free_script))
+
+    def use_all_data(self, ctx: TaskContext, code: str, unused_files: list[str]) -> str | None:
+        if not unused_files or not self._fits("use_all_data", code):
+            return None
+        fields = {**self._common(ctx), "code": code,
+                  "unused_files": ", ".join(f"./input/{f}" for f in unused_files[:20])}
+        return _first(self._ask("use_all_data", fields, lambda text: replies.parse_script_using(text, unused_files)))
+
+    def _block_fields(self, code: str, block: BlockInfo) -> dict[str, Any]:
+        return {"code": Part(prompting.block_context(code, block), "ends", 600), "block": block.source,
+                "block_kind": block.kind}
+
+
+def _first(answers: list[Any] | None) -> Any:
+    return answers[0] if answers else None
+
+
+def share(total: float | int, parts: int, index: int):
+    """``total`` split over ``parts`` replies (the remainder on the first), so sums over the rows of one call stay
+    exact: how a call's prompt tokens and seconds are spread over the samples it drew."""
+    if isinstance(total, int):
+        return total // parts + (total % parts if index == 0 else 0)
+    return total / parts
+
+
+def _cards(text: str, ctx: TaskContext, limit: int) -> list[ModelCard]:
+    items = replies.extract_json(text, list)
+    cards, seen = [], set()
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("name") or item.get("model_name") or "").strip().lower().replace(" ", "_")[:60]
+        code = str(item.get("example_code") or item.get("code") or "").strip()
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        fenced = replies.fenced_blocks(code)
+        code = fenced[0][1] if fenced else code
+        cards.append(ModelCard(name=name, family=str(item.get("family") or "unknown")[:60],
+                               task_types=[ctx.task_type], why=str(item.get("why") or "")[:600],
+                               example_code=code[:6000], source="web"))
+    if not cards:
+        raise ReplyError("the JSON list holds no model with a \"name\"")
+    return cards[:limit]
+
+
+def _current_node() -> str | None:
+    """The graph node this call is made from, when inside a LangGraph run."""
+    try:
+        from langgraph.config import get_config
+
+        return get_config().get("metadata", {}).get("langgraph_node")
+    except (RuntimeError, LookupError, ImportError):
+        return None

