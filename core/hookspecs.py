@@ -48,8 +48,10 @@ def register_search_backends(register):
     """Provide search backends that turn a task into model cards for the retrieve node.
 
     Call ``register(name, factory)``; ``factory(options: dict, *, cache_dir: Path)`` returns an object with a
-    ``search(query: core.cards.CardQuery, limit: int) -> list[core.cards.ModelCard]`` method. ``retrieval:`` in
-    task.yaml picks one by name.
+    ``search(query: core.cards.CardQuery, limit: int) -> list[core.cards.ModelCard]`` method. A backend that
+    reads raw search results may also accept ``summarize=`` (a callable ``(results, limit) -> cards | None``:
+    the policy's retrieval-summariser role), which the retrieve node then passes. ``retrieval:`` in task.yaml
+    picks one by name.
     """
 
 

@@ -62,13 +62,13 @@ class HistoryBackend:
     def search(self, query: CardQuery, limit: int) -> list[ModelCard]:
         ranked = self._catalogue.search(query, len(catalogue()))  # every card, in the catalogue's order
         paths = self.store_paths()
+        order = {card.name: i for i, card in enumerate(ranked)}
         records, runs = card_records(paths, query.task_type)
-        records = {name: record for name, record in records.items() if any(c.name == name for c in ranked)}
+        records = {name: record for name, record in records.items() if name in order}  # cards the catalogue offers
         if not records:
             logger.info(f"history: no earlier {query.task_type} run with ranked drafts in {len(paths)} run "
                         f"store(s); using the catalogue's ranking")
             return ranked[: max(limit, 0)]
-        order = {card.name: i for i, card in enumerate(ranked)}
         seen = sorted(records, key=lambda name: (-records[name].mean, order[name]))
         cards = [_with_history(ranked[order[name]], records[name], query.task_type) for name in seen]
         cards += [card for card in ranked if card.name not in records]
@@ -86,12 +86,13 @@ class HistoryBackend:
         found: dict[Path, None] = {}
         for pattern in patterns:
             expanded = str(Path(pattern).expanduser())
-            matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
+            is_glob = any(c in expanded for c in "*?[")
+            matches = sorted(glob.glob(expanded)) if is_glob else [expanded]
             for match in matches:
                 path = Path(match)
                 if path.is_file():
                     found.setdefault(path.resolve())
-                elif self.stores is not None and not glob.has_magic(expanded):
+                elif self.stores is not None and not is_glob:
                     logger.warning(f"history: run store {path} not found; skipped")
         return list(found)
 

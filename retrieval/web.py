@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ddgs import DDGS
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 from loguru import logger
 
@@ -45,9 +46,11 @@ CARD_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("linear", ("logistic regression", "ridge", "lasso", "linear regression", "linear model", "elastic net")),
 )
 
-STOPWORDS = frozenset(
-    "a an and are as at be by can each for from how in is it its of on or the this that to was what which who "
-    "with without predict prediction predictions task competition data dataset file files csv test train".split())
+STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "by", "can", "each", "for", "from", "how", "in", "is", "it", "its",
+    "of", "on", "or", "the", "this", "that", "to", "was", "what", "which", "who", "with", "without", "predict",
+    "prediction", "predictions", "task", "competition", "data", "dataset", "file", "files", "csv", "test", "train",
+})
 
 
 def cards_from_results(results: list[dict], task_type: str, limit: int) -> list[ModelCard]:
@@ -200,9 +203,7 @@ class WebBackend:
 
     @property
     def client(self):
-        if self._client is None:
-            from ddgs import DDGS  # built only when a query is not cached
-
+        if self._client is None:  # built only when a query is not cached
             self._client = DDGS(timeout=self.options["timeout"])
         return self._client
 

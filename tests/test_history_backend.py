@@ -152,7 +152,7 @@ def test_default_stores_are_the_sibling_output_folders_and_the_home_history(tmp_
 
 
 def test_unreadable_stores_are_skipped_with_a_warning_and_the_others_still_count(tmp_path, logged):
-    good = write_runs(tmp_path / "good" / "runs.sqlite", ("classification", True, {"linear": 0.9, "svm": 0.8}))
+    write_runs(tmp_path / "good" / "runs.sqlite", ("classification", True, {"linear": 0.9, "svm": 0.8}))
     garbage = tmp_path / "garbage" / "runs.sqlite"
     garbage.parent.mkdir()
     garbage.write_text("not a database")

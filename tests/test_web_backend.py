@@ -80,8 +80,8 @@ def test_queries_name_the_task_type_metric_goal_words_and_data_traits():
     assert build_queries(PENGUINS) == [
         "best model for tabular classification accuracy palmer penguins species kaggle",
         "kaggle winning solution tabular classification palmer penguins species",
-        "best machine learning model tabular classification categorical features missing values small dataset "
-        "accuracy",
+        ("best machine learning model tabular classification categorical features missing values small dataset "
+         "accuracy"),
     ]
 
 
@@ -202,8 +202,8 @@ def test_retries_are_bounded_in_count_then_the_catalogue_answers(tmp_path, logge
 
     assert len(web.asked) == 3 and sleeps == [1.0, 2.0]  # one query, 1 + 2 retries; the other queries not tried
     assert cards == CatalogueBackend().search(PENGUINS, 3)
-    assert warnings(logged) == ["web search unreachable (RatelimitException: lite.duckduckgo.com 202 Ratelimit); "
-                                "using the offline catalogue"]
+    assert warnings(logged) == [
+        "web search unreachable (RatelimitException: lite.duckduckgo.com 202 Ratelimit); using the offline catalogue"]
     assert list((tmp_path / "cache").glob("*")) == []  # failures are not cached: the next run asks again
 
 
