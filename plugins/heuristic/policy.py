@@ -24,20 +24,6 @@ from plugins.heuristic.render import (
 BASE_SCORE = re.compile(r"[Bb]ase (?:validation )?score:? ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 RESERVED_FILES = {"train.csv", "valid.csv", "test.csv", "sample_submission.csv"}
 
-# Words in a web result that point to a catalogue card (first match in a result wins that result).
-CARD_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("lightgbm", ("lightgbm", "lgbm", "light gbm")),
-    ("hist_gradient_boosting", ("histgradientboosting", "hist gradient boosting", "xgboost", "catboost",
-                                "gradient boosted decision trees")),
-    ("gradient_boosting", ("gradientboosting", "gradient boosting")),
-    ("random_forest", ("random forest", "randomforest")),
-    ("extra_trees", ("extra trees", "extratrees", "extremely randomized")),
-    ("svm", ("support vector", "svm", "svc", "svr")),
-    ("mlp", ("mlp", "multilayer perceptron", "multi-layer perceptron", "neural network", "deep learning")),
-    ("knn", ("nearest neighbo", "knn", "k-nn")),
-    ("naive_bayes", ("naive bayes",)),
-    ("linear", ("logistic regression", "ridge", "lasso", "linear regression", "linear model", "elastic net")),
-)
 
 
 class HeuristicPolicy:
@@ -63,30 +49,9 @@ class HeuristicPolicy:
 
     def summarize_search(self, ctx: TaskContext, results: list[dict], limit: int) -> list[ModelCard] | None:
         """The catalogue cards the results talk about, most mentioned first (ties: first mentioned)."""
-        try:
-            from retrieval.catalogue import (
-                catalogue,  # lazily: the catalogue is another plugin's module
-            )
-        except ImportError:
-            return None
-        cards = {entry.card.name: entry.card for entry in catalogue()}
-        hits: dict[str, list[dict]] = {}
-        for result in results:
-            text = " ".join(str(result.get(k, "")) for k in ("title", "body")).lower()
-            for name, words in CARD_KEYWORDS:
-                if name in cards and any(re.search(rf"(?<![a-z]){re.escape(w)}", text) for w in words):
-                    hits.setdefault(name, []).append(result)
-        ranked = sorted(hits, key=lambda name: -len(hits[name]))  # stable: first mentioned wins ties
-        out = []
-        for name in ranked:
-            card = cards[name]
-            if ctx.task_type not in card.task_types:
-                continue
-            first = hits[name][0]
-            why = f"{card.why} Mentioned by {len(hits[name])} search result(s), e.g. {first.get('title', '')!r} " \
-                  f"({first.get('href', '')})."
-            out.append(card.model_copy(update={"why": why, "source": "web", "score_hint": float(len(hits[name]))}))
-        return out[: max(limit, 0)] or None
+        from retrieval.web import cards_from_results  # lazily: another plugin's module
+
+        return cards_from_results(results, ctx.task_type, limit) or None
 
     def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
         ctx = self._ctx(ctx)

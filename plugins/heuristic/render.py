@@ -128,14 +128,10 @@ from sklearn import metrics
 from sklearn.base import clone
 from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.feature_selection import f_classif, f_regression
 from sklearn.impute import SimpleImputer
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import (
-    OneHotEncoder, OrdinalEncoder, QuantileTransformer, RobustScaler, StandardScaler, TargetEncoder,
-)
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransformer, RobustScaler, StandardScaler
 
 # Convergence and feature-name notices would bury the score line; errors still surface.
 for category in (ConvergenceWarning, UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning):
@@ -248,7 +244,14 @@ def join_file(frames, path):
 
 def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     roles = column_roles(ctx)
-    out = [
+    hashing = roles["text"] and spec.text == "hash"
+    pairs = spec.pair_top >= 2
+    targets = roles["categorical"] and spec.encoding == "target"
+    out = [  # imports that only some recipes need live here, so the other scripts start faster
+        *(["from sklearn.feature_extraction.text import HashingVectorizer"] if hashing else []),
+        *(["from sklearn.feature_selection import f_classif, f_regression"] if pairs else []),
+        *(["from sklearn.preprocessing import TargetEncoder"] if targets else []),
+        *([""] if hashing or pairs or targets else []),
         "# Everything here is fitted on the training rows only, then applied to the validation and test rows.",
         "numeric, categorical = list(NUMERIC), list(CATEGORICAL)",
         "X_train, X_valid, X_test = (frame[NUMERIC + CATEGORICAL + TEXT + DATETIME].copy()",
@@ -270,7 +273,7 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
         out += ["", _CATEGORIES.strip("\n")]
     if spec.log1p_skewed:
         out += ["", _LOG1P.strip("\n")]
-    if spec.pair_top >= 2:
+    if pairs:
         out += ["", _PAIRS.strip("\n").replace("__TOP__", str(spec.pair_top))]
     if roles["categorical"] and (spec.count_features or spec.encoding == "count"):
         replace = spec.encoding == "count"
