@@ -129,5 +129,14 @@ def _column_info(s: pd.Series) -> ColumnInfo:
     else:
         text = s.dropna().astype(str)
         long_text = len(text) and text.str.len().mean() > 40 and unique > 0.5 * len(text)
-        kind = "text" if long_text else "categorical"
+        kind = "text" if long_text else ("datetime" if _looks_like_dates(text) else "categorical")
     return ColumnInfo(name=str(s.name), dtype=kind, missing=round(missing, 4), unique=unique)
+
+
+def _looks_like_dates(text: pd.Series) -> bool:
+    """Nearly every value parses as a date (short codes like 'A1' are never taken for dates)."""
+    sample = text.head(200)
+    if sample.empty or sample.str.len().min() < 6:
+        return False
+    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
+    return bool(parsed.notna().mean() >= 0.95)
