@@ -293,9 +293,11 @@ class _Leakage:
     fitters: dict = field(default_factory=dict)  # local function name -> [_Fitter]
     function: str | None = None  # the local function being read
     out_of_fold: set = field(default_factory=set)  # ast.dump of the X given to cross_val_predict
+    early_stopping: bool = False  # the script mentions early stopping at all
     findings: dict = field(default_factory=dict)  # (line, subject) -> Finding
 
     def run(self) -> list[Finding]:
+        self.early_stopping = "early_stopping" in ast.unparse(self.tree)
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call) and _call_name(node) == "cross_val_predict":
                 x = _argument(node, 1, "X")
@@ -610,6 +612,7 @@ class _Leakage:
 
     def _check_call(self, call: ast.Call) -> None:
         func, name = call.func, _call_name(call)
+        self._early_stopping_on_valid(call)
         if isinstance(func, ast.Attribute) and name in _FITS:
             x = _argument(call, 0, "X", "x")
             if x is not None:
@@ -627,6 +630,18 @@ class _Leakage:
                 self._fit(call, data, _short(func), name)
         elif isinstance(func, ast.Name) and name in self.fitters:
             self._fit_through(call, name)
+
+    def _early_stopping_on_valid(self, call: ast.Call) -> None:
+        """Early stopping watched on valid.csv picks the model on the very rows the framework scores it on."""
+        watched = _keyword(call, "eval_set", "valid_sets", "evals")
+        if watched is None or not self.early_stopping:
+            return
+        held = [h for h in _held(self._origins(watched)) if _kind(h) == "valid"]
+        if held:
+            self._report(call.lineno, f"early:{_short(call.func)}",
+                         f"`{_short(call.func)}` stops early on `{_short(watched, 40)}` (derived from {_and(held)}): "
+                         f"the validation rows then choose the model they score; stop early on held-out training "
+                         f"rows instead")
 
     def _fit(self, call: ast.Call, x: ast.expr, callee: str, method: str, others: Origins = frozenset(),
              through: str = "") -> None:

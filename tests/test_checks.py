@@ -610,3 +610,29 @@ def test_pipeline_script_runs_on_breast_cancer(tmp_path):
     contract_folder(tmp_path, frame, "diagnosis")
 
     assert run(PIPELINE, tmp_path) >= 0.9
+
+
+EARLY_STOPPING_ON_VALID = '''
+import lightgbm as lgb
+import pandas as pd
+
+train = pd.read_csv("input/train.csv")
+valid = pd.read_csv("input/valid.csv")
+X, y = train.drop(columns=["id", "y"]), train["y"]
+Xv, yv = valid.drop(columns=["id", "y"]), valid["y"]
+model = lgb.LGBMClassifier(n_estimators=500)
+model.fit(X, y, eval_set=[(Xv, yv)], callbacks=[lgb.early_stopping(20)])
+'''
+
+
+def test_early_stopping_watched_on_the_validation_rows_is_leakage():
+    findings = leakage_findings(EARLY_STOPPING_ON_VALID)
+    assert [f.line for f in findings] == [10]
+    assert "stops early" in findings[0].message and "valid.csv" in findings[0].message
+
+
+def test_early_stopping_on_held_out_training_rows_is_not_leakage():
+    code = EARLY_STOPPING_ON_VALID.replace(
+        'Xv, yv = valid.drop(columns=["id", "y"]), valid["y"]',
+        'Xv, yv = X.iloc[-50:], y.iloc[-50:]\nX, y = X.iloc[:-50], y.iloc[:-50]')
+    assert leakage_findings(code) == []
