@@ -11,6 +11,7 @@ from ablation.classify import StatementKinds
 from ablation.entry import first_line, segments
 from ablation.lines import eol_of, is_blank_or_comment, leading_ws, reindent, span_text, split_lines
 from ablation.names import bound_names, loaded_names
+from core.pyast import parse as parse_python
 
 KINDS = ("imports", "load_data", "preprocess", "model", "train", "predict", "other")
 PROGRESS_TAG = "[mlestar-progress]"
@@ -79,7 +80,7 @@ def split_blocks(code: str) -> list[Block]:
     point. A `# [block: kind]` comment starts a block of that kind that runs until the next marker; unmarked
     statements are classified by what they do and consecutive statements of one kind are merged.
     """
-    tree = ast.parse(code)
+    tree = parse_python(code)
     lines = split_lines(code)
     kinds = StatementKinds(tree)
     groups: list[_Group] = []
@@ -125,7 +126,7 @@ def splice(code: str, block: Block, new_source: str) -> str:
     replacement = reindent(body, block.indent) + eol_of(lines[block.end - 1]) if body.strip() else ""
     result = "".join(lines[: block.start - 1]) + replacement + "".join(lines[block.end :])
     try:
-        ast.parse(result)
+        parse_python(result)
     except (SyntaxError, ValueError) as err:
         where = f" (line {err.lineno})" if getattr(err, "lineno", None) else ""
         raise SpliceError(
@@ -148,7 +149,7 @@ def instrument(code: str, blocks: list[Block] | None = None) -> str:
     newline = next((eol_of(line) for line in lines if eol_of(line)), "\n")
     result = _insert_progress(lines, blocks, newline)
     try:
-        ast.parse(result)
+        parse_python(result)
     except SyntaxError:
         # a print can be illegal at a block boundary (before a later `from __future__` import): add the
         # prints one at a time and leave out those that break the script
@@ -156,7 +157,7 @@ def instrument(code: str, blocks: list[Block] | None = None) -> str:
         for block in blocks:
             trial = _insert_progress(lines, [*kept, block], newline)
             try:
-                ast.parse(trial)
+                parse_python(trial)
             except SyntaxError:
                 continue
             kept.append(block)

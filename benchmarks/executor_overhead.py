@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         inp.mkdir()
         pd.DataFrame({"x": range(200), "y": [i % 2 for i in range(200)]}).to_csv(inp / "train.csv", index=False)
         pd.DataFrame({"id": [1], "y": [0]}).to_csv(inp / "sample_submission.csv", index=False)
-        print(f"| script | direct s/run | " + " | ".join(f"executor ({m}) s/run | overhead ({m})" for m in modes) + " |")
+        print("| script | direct s/run | " + " | ".join(f"executor ({m}) s/run | overhead ({m})" for m in modes) + " |")
         print("|---|---|" + "---|---|" * len(modes))
         for name, code in SCRIPTS.items():
             work = root / f"direct-{name}"

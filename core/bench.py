@@ -1,9 +1,6 @@
-"""The benchmark: ``python -m core.bench suite.yaml`` runs the agent over a suite of MLE-bench task folders, grades
-each submission against the private answers, and runs two baselines on the same data in the same run — default
-LightGBM, and FLAML AutoML with the agent's wall-clock budget.
-
-A second composition root beside core/run.py: like it, the only other core module that imports from graphs.
-"""
+"""The benchmark, ``python -m core.bench suite.yaml``: the agent, default LightGBM and FLAML (with the agent's
+wall-clock budget) on a suite of MLE-bench task folders, each graded against its private answers.
+A second composition root beside core/run.py, and like it allowed to import from graphs."""
 
 from __future__ import annotations
 
@@ -492,7 +489,7 @@ def markdown(report: dict) -> str:
     lines += ["", "## Did the agent beat the baselines?", "",
               "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in rows:
-        lines.append(f"| {r['task']} | " + " | ".join("yes" if r["beats"][n] else "no" for n in names) + " |")
+        lines.append(f"| {r['task']} | " + " | ".join(_medal(r, n) for n in names) + " |")
     s = report.get("summary") or summary(rows)
     lines.append("| **beaten on** | " + " | ".join(f"**{s[n]['beaten']}/{s[n]['tasks']}**" for n in names) + " |")
     errors = [(r["task"], who, e["error"]) for r in rows
@@ -500,6 +497,13 @@ def markdown(report: dict) -> str:
     if errors:
         lines += ["", "## Errors", ""] + [f"- {t}, {who}: {err}" for t, who, err in errors]
     return "\n".join(lines) + "\n"
+
+
+def _medal(row: dict, baseline: str) -> str:
+    if row["beats"][baseline]:
+        return "yes"
+    a, b = row["agent"]["score"], row["baselines"][baseline]["score"]
+    return "tie" if a is not None and a == b else "no"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import copy
 import fnmatch
 import re
 from dataclasses import dataclass, field, replace
+from core.pyast import parse as parse_python
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ def leakage_findings(code: str) -> list[Finding]:
     """Fits on valid/test-derived data, held-out statistics used on training data, and an obvious target among the
     features, in line order. A script that does not parse has no findings: running it reports the SyntaxError."""
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:
         return []
     return _Leakage(tree).run()
@@ -49,7 +50,7 @@ def unused_files(code: str, files: list[str]) -> list[str]:
     ``Path.iterdir``, ``os.walk``). A script that does not parse references everything: running it fails anyway.
     """
     try:
-        tree = ast.parse(code)
+        tree = parse_python(code)
     except SyntaxError:
         return []
     strings, glob_patterns, lists_input = _references(tree)

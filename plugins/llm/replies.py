@@ -10,12 +10,16 @@ import re
 import textwrap
 
 from ablation import SpliceError, splice, split_blocks
+from ablation.names import bound_names
 from core.checks import leakage_findings, unused_files
 from core.policy import BlockInfo
+from plugins.llm.prompting import without_specs
+from core.pyast import parse as parse_python
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 CODE_START = re.compile(r"^\s*(import |from \w|def |class |@|#|[A-Za-z_][\w.\[\]'\"]*\s*(=|\()|if |for |with |"
                         r"try:|while |print\(|\"\"\"|''')")
+MARKER_LINE = re.compile(r"^[ \t]*(#[ \t]*\[block:[ \t]*\w+[ \t]*\])")
 LIST_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.+)$")
 
 
@@ -32,7 +36,7 @@ def fenced_blocks(text: str) -> list[tuple[str, str]]:
 
 def syntax_problem(code: str) -> str | None:
     try:
-        ast.parse(code)
+        parse_python(code)
     except SyntaxError as err:
         line = f" at line {err.lineno}" if err.lineno else ""
         shown = f": {err.text.strip()!r}" if err.text and err.text.strip() else ""
@@ -95,7 +99,8 @@ def parse_leak_free_script(text: str) -> str:
     code = parse_script(text)
     findings = leakage_findings(code)
     if findings:
-        raise ReplyError("the script still leaks validation or test data: " + "; ".join(f.message for f in findings[:3]))
+        found = "; ".join(f.message for f in findings[:3])
+        raise ReplyError(f"the script still leaks validation or test data: {found}")
     return code
 
 
@@ -116,21 +121,34 @@ def parse_block(text: str, code: str, block: BlockInfo) -> str:
     fences = [body for lang, body in fenced_blocks(text) if lang in ("", "python", "py", "python3")]
     candidates = sorted(fences, key=len, reverse=True) if fences else [*_bare_candidates(text)[1:], text]
     try:
-        target = next((b for b in split_blocks(code) if b.source == block.source), None)
+        blocks = split_blocks(code)
     except SyntaxError:
-        target = None
+        blocks = []
+    target = next((b for b in blocks if b.source == block.source), None)
+    # names the old block binds that a later block reads: the new one must bind them too
+    needed = target.defines & set().union(*(b.uses for b in blocks[blocks.index(target) + 1:])) if target else set()
     problem = None
     for raw in candidates:
-        raw = _only_the_block(raw.strip("\n"), code, block)
+        raw = _only_the_block(raw.strip("\n"), without_specs(code), without_specs(block.source))
         if not raw.strip():
             continue
         new = reindented_block(raw)
         if new is None:
             problem = problem or syntax_problem(textwrap.dedent(raw)) or "the block is not valid Python"
             continue
-        if _normalised(new) == _normalised(block.source):
+        if _normalised(without_specs(new)) == _normalised(without_specs(block.source)):
             problem = problem or "the block is unchanged; rewrite it to carry out the plan"
             continue
+        statements = parse_python(new).body
+        if all(isinstance(s, ast.Expr) and isinstance(s.value, (ast.Name, ast.Constant)) for s in statements):
+            problem = problem or "the reply holds no code, only a name or a string"
+            continue
+        missing = sorted(needed - bound_names(statements))
+        if missing:
+            problem = problem or (f"the new block no longer defines {', '.join(missing[:6])}, which the rest of the "
+                                  f"script uses; keep defining them")
+            continue
+        new = _with_marker(new, block)
         if target is not None:
             try:
                 splice(code, target, new)
@@ -141,10 +159,20 @@ def parse_block(text: str, code: str, block: BlockInfo) -> str:
     raise ReplyError(problem or "the reply holds no code")
 
 
-def _only_the_block(raw: str, code: str, block: BlockInfo) -> str:
+def _with_marker(new: str, block: BlockInfo) -> str:
+    """A rewritten block keeps the block's ``# [block: kind]`` marker line, but never a JSON spec on it: the spec
+    described the old code (splicing a block without a marker would keep the old marker, spec and all)."""
+    new = without_specs(new)
+    marker = next((line.strip() for line in block.source.split("\n") if MARKER_LINE.match(line)), None)
+    if marker is None or any(MARKER_LINE.match(line) for line in new.split("\n")):
+        return new
+    return MARKER_LINE.match(marker).group(1) + "\n" + new
+
+
+def _only_the_block(raw: str, code: str, source: str) -> str:
     """When the reply is the whole script, the lines between the part it shares with the script's start and the
-    part it shares with its end; otherwise the reply itself."""
-    before, _, after = code.partition(block.source)
+    part it shares with its end (the block's ``source`` sits there in ``code``); otherwise the reply itself."""
+    before, _, after = code.partition(source)
     if not _:
         return raw
     reply_lines = raw.split("\n")

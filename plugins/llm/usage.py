@@ -32,15 +32,16 @@ def usage_summary(store: RunStore, run_id: str | None = None, prices: dict | Non
     out["total"] = total
     for row in out.values():
         row["seconds"] = round(row["seconds"], 3)
-        row["cost"] = (None if prices is None else
-                       row["tokens_in"] * float(prices.get("input", 0)) + row["tokens_out"] * float(prices.get("output", 0)))
+        row["cost"] = None if prices is None else (row["tokens_in"] * float(prices.get("input", 0))
+                                                   + row["tokens_out"] * float(prices.get("output", 0)))
     return out
 
 
 def usage_table(summary: dict[str, dict]) -> str:
     """The summary as a Markdown table (one row per role, the total last)."""
     with_cost = any(row.get("cost") is not None for row in summary.values())
-    head = "| role | calls | usable | first try usable | tokens in | tokens out | seconds |" + (" cost $ |" if with_cost else "")
+    head = "| role | calls | usable | first try usable | tokens in | tokens out | seconds |"
+    head += " cost $ |" if with_cost else ""
     lines = [head, "|" + "---|" * (7 + with_cost)]
     for role, row in summary.items():
         first = f"{row['first_try_ok']}/{row['first_try']}"
