@@ -166,7 +166,7 @@ def run_script(contract: Contract, code: str, input_dir: Path | None = None) -> 
     (workdir / "input").symlink_to(input_dir or contract.input)
     (workdir / "solution.py").write_text(code)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "solution.py"], cwd=workdir, capture_output=True, text=True, timeout=120,
+    done = subprocess.run([sys.executable, "solution.py"], cwd=workdir, capture_output=True, text=True, timeout=600,
                           env=env, check=False)
     found = SCORE_LINE.findall(done.stdout)
     result = Run(code, done.returncode, done.stdout, done.stderr, workdir, float(found[-1]) if found else None)
