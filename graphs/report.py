@@ -7,6 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from core.files import write_atomic
+from core.llm_usage import usage_summary, usage_table
 
 
 def result_document(rc, state: dict) -> dict:
@@ -48,6 +49,7 @@ def result_document(rc, state: dict) -> dict:
         "notes": state.get("notes", []),
         "runs_by_node": dict(runs),
         "seconds_by_node": dict(node_seconds),
+        "llm_usage": usage_summary(rc.store, rc.run_id, rc.task.policy.options.get("prices")),
         "wall_seconds": round(rc.clock.elapsed(), 1),
         "budget_seconds": rc.task.budget.total_seconds,
     }
@@ -89,6 +91,9 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
     for node, secs in result["seconds_by_node"].items():
         r = result["runs_by_node"].get(node, {"runs": 0, "failed": 0, "cached": 0, "script_seconds": 0})
         lines.append(f"| {node} | {r['runs']} | {r['failed']} | {r['cached']} | {r['script_seconds']} | {secs} |")
+    usage = result.get("llm_usage") or {}
+    if usage.get("total", {}).get("calls"):
+        lines += ["", "## Language-model calls by role", "", usage_table(usage)]
     if result["notes"]:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
     return "\n".join(lines) + "\n"

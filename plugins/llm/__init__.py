@@ -3,6 +3,6 @@ record of each call), the role prompts under ``prompts/``, reply parsing, and th
 
 from plugins.llm.policy import Completion, LLMPolicy, LLMUnavailable, share
 from plugins.llm.replies import ReplyError
-from plugins.llm.usage import usage_summary, usage_table
+from core.llm_usage import usage_summary, usage_table
 
 __all__ = ["Completion", "LLMPolicy", "LLMUnavailable", "ReplyError", "share", "usage_summary", "usage_table"]

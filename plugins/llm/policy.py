@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
+from pydantic import ValidationError
 
 from core.cards import ModelCard
 from core.errors import PluginError
@@ -155,8 +156,9 @@ class LLMPolicy:
                     f"caps (max_prompt_chars {self.max_prompt_chars[role]}, max_tokens {self.max_tokens[role]})")
         return False
 
-    def _ask(self, role: str, fields: dict[str, Any], parse: Callable[[str], Any], n: int = 1) -> list[Any] | None:
-        """Parsed answers from the first attempt that gave any (several when ``n`` samples were drawn), else None."""
+    def _ask(self, role: str, fields: dict[str, Any], parse: Callable[[str, str], Any], n: int = 1) -> list[Any] | None:
+        """Parsed answers from the first attempt that gave any (several when ``n`` samples were drawn), else None.
+        ``parse(reply, prompt)`` returns the answer or raises ReplyError (the prompt shows what a reply echoes)."""
         user = prompting.render(self.templates[role], fields, self.max_prompt_chars[role])
         messages = [{"role": "system", "content": self.templates["system"].strip()},
                     {"role": "user", "content": user}]
@@ -176,7 +178,7 @@ class LLMPolicy:
             answers, problems = [], []
             for i, completion in enumerate(completions):
                 try:
-                    answers.append(parse(completion.text))
+                    answers.append(parse(completion.text, user))
                     error = None
                 except ReplyError as exc:
                     error = str(exc)
@@ -191,7 +193,8 @@ class LLMPolicy:
             if not problems:
                 break
             completion, error = problems[0]
-            messages = [*messages, {"role": "assistant", "content": completion.text[:2000]},
+            echo = min(2000, max(300, self.max_prompt_chars[role] // 3))  # the retry stays near the prompt budget
+            messages = [*messages, {"role": "assistant", "content": completion.text[:echo]},
                         {"role": "user", "content": self.templates["retry"].format(error=error).strip()}]
         self.stats[role]["failed"] += 1
         reason = problems[0][1] if problems else "no reply"
@@ -216,27 +219,30 @@ class LLMPolicy:
             return None
         fields = {**self._common(ctx), "results": Part(prompting.results_text(results), "head", 600),
                   "limit": str(limit)}
-        answers = self._ask("summarize_search", fields, lambda text: _cards(text, ctx, limit))
+        answers = self._ask("summarize_search", fields, lambda text, _: _cards(text, ctx, limit))
         return answers[0] if answers else None
 
     def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
         fields = {**self._common(ctx), "model_name": card.name, "model_why": card.why,
                   "example_code": Part(card.example_code, "head", 200), "skeleton": skeletons.initial_skeleton(ctx)}
-        return _first(self._ask("write_initial", fields, replies.parse_script))
+        return _first(self._ask("write_initial", fields, _script))
 
     def merge(self, ctx: TaskContext, base_code: str, reference_code: str) -> str | None:
         if not self._fits("merge", base_code + reference_code):
             return None
         fields = {**self._common(ctx), "base_code": base_code, "reference_code": reference_code}
-        return _first(self._ask("merge", fields, replies.parse_script))
+        return _first(self._ask("merge", fields, _script))
 
     def simplify_block(self, ctx: TaskContext, code: str, block: BlockInfo) -> str | None:
         fields = {**self._common(ctx), **self._block_fields(code, block)}
-        return _first(self._ask("simplify_block", fields, lambda text: replies.parse_block(text, code, block)))
+        return _first(self._ask("simplify_block", fields, lambda text, _: replies.parse_block(text, code, block)))
 
     def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
-        fields = {**self._common(ctx), "table": Part(table, "head", 400)}
-        return _first(self._ask("summarize_ablation", fields, replies.parse_text))
+        base = prompting.base_score_text(ctx, table)  # the fact the heuristic planner reads from the summary
+        fields = {**self._common(ctx), "table": Part(f"{base}\n{table}" if base else table, "head", 400)}
+        summary = _first(self._ask("summarize_ablation", fields,
+                                   lambda text, prompt: replies.parse_text(text, prompt=prompt)))
+        return f"{base} {summary}" if summary and base else summary
 
     def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
                         history: list[PlanRecord], n: int) -> list[str]:
@@ -246,7 +252,8 @@ class LLMPolicy:
         fields = {**self._common(ctx), **self._block_fields(code, block),
                   "ablation": Part(ablation or "(no ablation summary)", "head", 200),
                   "history": Part(prompting.history_text(history, ctx.maximize), "head", 200), "n": str(n)}
-        answers = self._ask("plan_refinement", fields, lambda text: replies.parse_plans(text, known, n), n=n)
+        answers = self._ask("plan_refinement", fields,
+                            lambda text, prompt: replies.parse_plans(text, known, n, prompt=prompt), n=n)
         plans: list[str] = []
         for found in answers or []:
             plans += [p for p in found if p not in plans]
@@ -254,21 +261,21 @@ class LLMPolicy:
 
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
         fields = {**self._common(ctx), **self._block_fields(code, block), "plan": Part(plan, "head", 300)}
-        return _first(self._ask("implement_plan", fields, lambda text: replies.parse_block(text, code, block)))
+        return _first(self._ask("implement_plan", fields, lambda text, _: replies.parse_block(text, code, block)))
 
     def debug(self, ctx: TaskContext, code: str, error: str) -> str | None:
         if not self._fits("debug", code):
             return None
         fields = {**self._common(ctx), "code": code, "error": Part(error or "(no message)", "tail", 300)}
-        return _first(self._ask("debug", fields, replies.parse_script))
+        return _first(self._ask("debug", fields, _script))
 
     def plan_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], history: list[PlanRecord]) -> str | None:
         if len(candidates) < 2:
             return None
         known = {h.plan for h in history}
 
-        def parse(text: str) -> str:
-            plan = replies.parse_text(text, max_chars=600)
+        def parse(text: str, prompt: str) -> str:
+            plan = replies.parse_text(text, max_chars=600, prompt=prompt)
             if plan in known:
                 raise ReplyError("that plan was already tried; propose a different one")
             return plan
@@ -283,25 +290,30 @@ class LLMPolicy:
         fields = {**self._common(ctx), "contract": prompting.ensemble_contract(ctx, candidates),
                   "candidates": Part(prompting.candidates_text(candidates), "head", 300),
                   "plan": Part(plan, "head", 300), "skeleton": skeletons.ensemble_skeleton(ctx, candidates)}
-        return _first(self._ask("implement_ensemble", fields, replies.parse_script))
+        return _first(self._ask("implement_ensemble", fields, _script))
 
     def fix_leakage(self, ctx: TaskContext, code: str, findings: list[str]) -> str | None:
         if not self._fits("fix_leakage", code):
             return None
         fields = {**self._common(ctx), "code": code,
                   "findings": Part("\n".join(f"- {f}" for f in findings) or "(none listed)", "head", 300)}
-        return _first(self._ask("fix_leakage", fields, replies.parse_leak_free_script))
+        return _first(self._ask("fix_leakage", fields, lambda text, _: replies.parse_leak_free_script(text)))
 
     def use_all_data(self, ctx: TaskContext, code: str, unused_files: list[str]) -> str | None:
         if not unused_files or not self._fits("use_all_data", code):
             return None
         fields = {**self._common(ctx), "code": code,
                   "unused_files": ", ".join(f"./input/{f}" for f in unused_files[:20])}
-        return _first(self._ask("use_all_data", fields, lambda text: replies.parse_script_using(text, unused_files)))
+        return _first(self._ask("use_all_data", fields,
+                                lambda text, _: replies.parse_script_using(text, unused_files)))
 
     def _block_fields(self, code: str, block: BlockInfo) -> dict[str, Any]:
         return {"code": Part(prompting.without_specs(prompting.block_context(code, block)), "ends", 600),
                 "block": prompting.without_specs(block.source), "block_kind": block.kind}
+
+
+def _script(text: str, _prompt: str) -> str:
+    return replies.parse_script(text)
 
 
 def _first(answers: list[Any] | None) -> Any:
@@ -329,9 +341,12 @@ def _cards(text: str, ctx: TaskContext, limit: int) -> list[ModelCard]:
         seen.add(name)
         fenced = replies.fenced_blocks(code)
         code = fenced[0][1] if fenced else code
-        cards.append(ModelCard(name=name, family=str(item.get("family") or "unknown")[:60],
-                               task_types=[ctx.task_type], why=str(item.get("why") or "")[:600],
-                               example_code=code[:6000], source="web"))
+        try:
+            cards.append(ModelCard(name=name, family=str(item.get("family") or "unknown")[:60],
+                                   task_types=[ctx.task_type], why=str(item.get("why") or "")[:600],
+                                   example_code=code[:6000], source="web"))
+        except ValidationError:
+            continue
     if not cards:
         raise ReplyError("the JSON list holds no model with a \"name\"")
     return cards[:limit]

@@ -13,8 +13,8 @@ from ablation import SpliceError, splice, split_blocks
 from ablation.names import bound_names
 from core.checks import leakage_findings, unused_files
 from core.policy import BlockInfo
-from plugins.llm.prompting import without_specs
 from core.pyast import parse as parse_python
+from plugins.llm.prompting import without_specs
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:\n[ \t]*```|\Z)", re.DOTALL)
 CODE_START = re.compile(r"^\s*(import |from \w|def |class |@|#|[A-Za-z_][\w.\[\]'\"]*\s*(=|\()|if |for |with |"
@@ -326,9 +326,11 @@ def _closed(text: str) -> str | None:
     return text[:last_complete] + stack[0]
 
 
-def parse_plans(text: str, known: set[str] = frozenset(), limit: int = 10) -> list[str]:
+def parse_plans(text: str, known: set[str] = frozenset(), limit: int = 10, prompt: str = "") -> list[str]:
     """Plans from a JSON list (strings, or objects with a "plan" field, or {"plans": [...]}), else from a numbered
-    or bulleted list; plans already in ``known`` are dropped."""
+    or bulleted list. Dropped: plans in ``known``, lines copied from the ``prompt`` (small models echo the list of
+    tried plans), placeholders ("Replace ... with ...", "[Add, Add, Add]": fewer than three distinct words) and
+    headings ("...:")."""
     items: list = []
     try:
         value = extract_json(text, list)
@@ -339,28 +341,50 @@ def parse_plans(text: str, known: set[str] = frozenset(), limit: int = 10) -> li
             items = value.get("plans") or ([value] if "plan" in value else [])
         except ReplyError:
             items = [m.group(1) for m in map(LIST_ITEM.match, (text or "").split("\n")) if m]
+    seen_in_prompt = _squeezed(prompt)
     plans = []
     for item in items:
         plan = item.get("plan") or item.get("description") if isinstance(item, dict) else item
-        if isinstance(plan, str):
-            plan = " ".join(plan.split()).strip(" \"'")[:800]
-            if len(plan) >= 10 and plan not in known and plan not in plans:
-                plans.append(plan)
+        if not isinstance(plan, str):
+            continue
+        plan = " ".join(plan.split()).strip(" \"'")[:800]
+        words = {w.lower() for w in re.findall(r"[A-Za-z]{2,}", plan)}
+        if (len(plan) < 10 or len(words) < 3 or "..." in plan or plan.endswith(":") or plan in known
+                or plan in plans
+                or any(k and k in plan for k in known) or (seen_in_prompt and _squeezed(plan) in seen_in_prompt)):
+            continue
+        plans.append(plan)
     if not plans:
         raise ReplyError("no new plan found: reply with a JSON list of plan strings" if not items else
-                         "every plan in the reply was empty, too short or already tried")
+                         "every plan in the reply was a placeholder, too short, copied from my message or already "
+                         "tried")
     return plans[:limit]
 
 
-def parse_text(text: str, *, min_chars: int = 20, max_chars: int = 1200) -> str:
-    """Plain prose: fences and surrounding quotes removed, whitespace tidied, capped in length."""
+def parse_text(text: str, *, min_chars: int = 20, max_chars: int = 1200, prompt: str = "") -> str:
+    """Plain prose: fences and surrounding quotes removed, repeated lines dropped (small models loop), whitespace
+    tidied, capped in length; refused when most of it is copied from the ``prompt``."""
     text = (text or "").strip()
     fences = fenced_blocks(text)
     if fences and len(text) - sum(len(b) for _, b in fences) < min_chars:
         text = "\n".join(b for _, b in fences)  # prose put inside a fence
     text = re.sub(r"```[^\n]*\n?", "", text).strip().strip("\"'").strip()
+    lines, kept = [line.strip() for line in text.split("\n") if line.strip()], []
+    for line in lines:
+        if line not in kept:
+            kept.append(line)
+    seen_in_prompt = _squeezed(prompt)
+    copied = [line for line in kept if len(line) > 15 and seen_in_prompt and _squeezed(line) in seen_in_prompt]
+    if kept and len(copied) * 2 >= len(kept):
+        raise ReplyError("the reply repeats my message instead of answering it")
+    text = "\n".join(kept)
     if len(text) < min_chars:
         raise ReplyError(f"the reply is too short ({len(text)} characters)")
     if len(text) > max_chars:
         text = text[:max_chars].rsplit(" ", 1)[0] + " ..."
     return text
+
+
+def _squeezed(text: str) -> str:
+    """Lower-case words and numbers only: what is left to compare of a line a model copied with other punctuation."""
+    return " ".join(re.sub(r"[^a-z0-9_.=]+", " ", (text or "").lower()).split())
