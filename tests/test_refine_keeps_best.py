@@ -91,3 +91,46 @@ def test_the_best_refinement_is_kept_even_when_it_is_the_last_of_the_k_attempts(
     assert scores[-1] > max(scores[:-1] + [initial]), f"setup: only the last plan should improve: {scores}"
     assert result["scores"]["outer_steps"] == [scores[-1]]
     assert re.search(r"max_depth=4", (task.output / "final_solution.py").read_text())
+
+
+class ProsePolicy:
+    """A policy (like a small LLM) whose plans parse but that cannot implement any of them."""
+
+    name = "prose"
+
+    def plan_refinement(self, ctx, code, block, ablation, history, n):
+        return ["make the model better somehow"]
+
+    def implement_plan(self, ctx, code, block, plan):
+        return None
+
+    def plan_ensemble(self, ctx, candidates, history):
+        return "blend them cleverly"
+
+    def implement_ensemble(self, ctx, candidates, plan):
+        return None
+
+
+class ProsePolicyPlugin:
+    @hookimpl
+    def register_policies(self, register):
+        register("prose", lambda options, **kw: ProsePolicy())
+
+
+@pytest.mark.slow
+def test_plans_nobody_can_implement_do_not_spend_the_slots_the_heuristic_plans_instead(tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec.update(policy="prose", output=str(tmp_path / "out"),
+                budget={**spec["budget"], "models": 2, "plans": 2, "outer_steps": 1, "ensemble_rounds": 1,
+                        "total_seconds": 300})
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("prose", ProsePolicyPlugin())])
+    assert run_task(task, registry, show_progress=False) == 0
+    result = json.loads((task.output / "result.json").read_text())
+    ran = [p for p in result["plans"] if p["status"] == "ok"]
+    assert len(ran) == 2 and all("(op:" in p["plan"] for p in ran)  # two heuristic plans filled the two slots
+    assert any(p["plan"] == "make the model better somehow" and p["status"] == "not_implemented"
+               for p in result["plans"])
+    assert result["ensembles"] and result["ensembles"][0]["status"] == "ok"

@@ -41,6 +41,9 @@ def make_ensemble(rc):
                 break
             plan = ask(rc, "plan_ensemble", cands, history)
             code = ask(rc, "implement_ensemble", cands, plan) if plan else None
+            if not code and rc.fallback is not rc.policy:  # a plan nobody can implement: the heuristic plans instead
+                plan = rc.fallback.plan_ensemble(rc.ctx, cands, history)
+                code = rc.fallback.implement_ensemble(rc.ctx, cands, plan) if plan else None
             if not code:
                 break
             [a] = evaluate(rc, [Job(code, "ensemble", f"ensemble r{r + 1}", plan)], input_dir=input_dir)

@@ -10,6 +10,17 @@ from core.policy import BlockInfo, PlanRecord
 from graphs.evaluate import Job, ask, best_of, better, evaluate
 
 
+def implemented(rc, code: str, block, info: BlockInfo, plan: str, policy=None) -> str | None:
+    """The script with ``plan`` implemented in ``block`` (by ``policy``, else through ``ask``), or None."""
+    new_block = (policy.implement_plan(rc.ctx, code, info, plan) if policy is not None
+                 else ask(rc, "implement_plan", code, info, plan))
+    try:
+        return splice(code, block, new_block) if new_block else None
+    except SpliceError as exc:
+        logger.debug(f"refine: splice failed for plan {plan!r}: {exc}")
+        return None
+
+
 def make_refine(rc):
     def refine(state: dict) -> dict:
         best, target = state["best"], state["target"]
@@ -31,12 +42,15 @@ def make_refine(rc):
                 break
             jobs, planned = [], []
             for plan in plans:
-                new_block = ask(rc, "implement_plan", code, info, plan)
-                try:
-                    new_code = splice(code, block, new_block) if new_block else None
-                except SpliceError as exc:
-                    logger.debug(f"refine: splice failed for plan {plan!r}: {exc}")
-                    new_code = None
+                new_code = implemented(rc, code, block, info, plan)
+                if new_code is None and rc.fallback is not rc.policy:
+                    # a plan nobody can implement would spend the slot: the heuristic plans and implements instead
+                    own = rc.fallback.plan_refinement(rc.ctx, code, info, "", history, 1) or []
+                    if own and own[0] != plan:
+                        records.append({"step": step, "block": block.key, "plan": plan, "score": None,
+                                        "status": "not_implemented", "attempt": None})
+                        plan = own[0]
+                        new_code = implemented(rc, code, block, info, plan, policy=rc.fallback)
                 if new_code is None or new_code == code:
                     history.append(PlanRecord(plan=plan, score=None, status="not_implemented"))
                     records.append({"step": step, "block": block.key, "plan": plan, "score": None,
