@@ -17,7 +17,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.dataprep import prepare_data
@@ -29,7 +28,7 @@ from core.policy import TaskContext
 from core.scoring import score_predictions
 from core.store import RunStore
 from core.submission import frame_problems
-from core.task import PRIVATE_MARKERS, Task
+from core.task import PRIVATE_MARKERS, Task, one_line, read_yaml_mapping
 
 ANSWERS = Path("private") / "answers.csv"
 MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
@@ -96,22 +95,11 @@ def load_suite(path: str | Path, *, budget: float | None = None,
     """
     path = Path(path)
     where = str(path)
-    if not path.is_file():
-        raise SuiteError(f"{where}: no such file; pass the path of a suite.yaml (see bench/suite.yaml)")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SuiteError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', exc)}); fix the syntax") from None
-    except UnicodeDecodeError:
-        raise SuiteError(f"{where}: not a text file; pass a suite.yaml") from None
-    if not isinstance(raw, dict):
-        raise SuiteError(f"{where}: the top level must be a mapping with at least `tasks:` (see bench/suite.yaml)")
+    raw = read_yaml_mapping(path, SuiteError, "a suite.yaml (see bench/suite.yaml)")
     try:
         suite = Suite.model_validate(raw)
     except ValidationError as exc:
-        raise SuiteError(_one_line(where, exc)) from None
+        raise SuiteError(one_line(where, exc, Suite)) from None
     if budget is not None and budget <= 0:
         raise SuiteError("--budget: must be a positive number of seconds")
     base = path.resolve().parent
@@ -136,22 +124,6 @@ def load_suite(path: str | Path, *, budget: float | None = None,
         tasks = [t for t in tasks if t.name in only]
     out = (base / suite.output).resolve() if suite.output else base / "out" / suite.name
     return suite, tasks, out
-
-
-def _one_line(where: str, exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    key = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-")) or "(top level)"
-    if err["type"] == "extra_forbidden":
-        return f"{where}: {key}: unknown key; valid keys: {', '.join(_keys_at(err['loc']))}"
-    if err["type"] == "missing":
-        return f"{where}: {key}: required key is missing; add it (see bench/suite.yaml)"
-    got = err.get("input")
-    shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    return f"{where}: {key}: {err['msg'].lower()} (got {shown}); fix that value"
-
-
-def _keys_at(loc: tuple) -> list[str]:
-    return list(SuiteTask.model_fields) if loc and loc[0] == "tasks" else list(Suite.model_fields)
 
 
 # --- grading ----------------------------------------------------------------------------------------------------

@@ -142,42 +142,48 @@ class Task(BaseModel):
         return files
 
 
-def load_task_file(path: str | Path) -> tuple[TaskFile, Path]:
-    """Parse and schema-check task.yaml; returns the raw model and the folder relative paths resolve against."""
+def read_yaml_mapping(path: str | Path, error: type[Exception], what: str) -> dict:
+    """The top-level mapping of a YAML file, or ``error`` with one line (``what``: e.g. "a task.yaml")."""
     path = Path(path)
     where = str(path)
     if not path.is_file():
-        raise TaskError(f"{where}: no such file; pass the path of a task.yaml (see examples/)")
+        raise error(f"{where}: no such file; pass the path of {what}")
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise TaskError(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', exc)}); fix the syntax") from None
+        raise error(f"{where}: not valid YAML{at} ({getattr(exc, 'problem', exc)}); fix the syntax") from None
     except UnicodeDecodeError:
-        raise TaskError(f"{where}: not a text file; pass a task.yaml") from None
+        raise error(f"{where}: not a text file; pass {what}") from None
     if raw is None:
-        raise TaskError(f"{where}: the file is empty; it needs at least name, data and metric (see examples/)")
+        raise error(f"{where}: the file is empty; see {what} in the README for the keys it needs")
     if not isinstance(raw, dict):
-        raise TaskError(f"{where}: the top level must be a mapping of keys (name, data, metric, ...), "
-                        f"not a {type(raw).__name__}")
+        raise error(f"{where}: the top level must be a mapping of keys, not a {type(raw).__name__}")
+    return raw
+
+
+def load_task_file(path: str | Path) -> tuple[TaskFile, Path]:
+    """Parse and schema-check task.yaml; returns the raw model and the folder relative paths resolve against."""
+    raw = read_yaml_mapping(path, TaskError, "a task.yaml (see examples/)")
     try:
-        return TaskFile.model_validate(raw), path.resolve().parent
+        return TaskFile.model_validate(raw), Path(path).resolve().parent
     except ValidationError as exc:
-        raise TaskError(_one_line(where, exc)) from None
+        raise TaskError(one_line(str(path), exc, TaskFile)) from None
 
 
-def _one_line(where: str, exc: ValidationError) -> str:
+def one_line(where: str, exc: ValidationError, root: type[BaseModel]) -> str:
+    """The first schema error of a file as one line: which key, what is wrong, what to do."""
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"] if not str(p).startswith("function-")]
     key = ".".join(loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        known = _fields_at(TaskFile, loc[:-1])
+        known = _fields_at(root, loc[:-1])
         close = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.5)
         hint = f"did you mean '{'.'.join(loc[:-1] + [close[0]])}'?" if close else f"valid keys: {', '.join(known)}"
         return f"{where}: {key}: unknown key; {hint}"
     if err["type"] == "missing":
-        return f"{where}: {key}: required key is missing; add it (see examples/ for a complete task.yaml)"
+        return f"{where}: {key}: required key is missing; add it"
     got = err.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
     return f"{where}: {key}: {err['msg'].lower()} (got {shown}); fix that value"
@@ -185,13 +191,23 @@ def _one_line(where: str, exc: ValidationError) -> str:
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
     for part in loc:
+        if part.isdigit():  # an index into a list of models
+            continue
         field = model.model_fields.get(part)
         ann = getattr(field, "annotation", None)
-        inner = [a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        args = getattr(ann, "__args__", (ann,))
+        inner = [a for a in _flatten(args) if isinstance(a, type) and issubclass(a, BaseModel)]
         if not inner:
             return []
         model = inner[0]
     return list(model.model_fields)
+
+
+def _flatten(args) -> list:
+    out = []
+    for a in args:
+        out += _flatten(getattr(a, "__args__", ())) if getattr(a, "__args__", None) else [a]
+    return out
 
 
 def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, output: Path | None = None) -> Task:

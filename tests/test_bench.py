@@ -149,7 +149,7 @@ def run_main(capsys, *args: str) -> tuple[int, str, str]:
     ("tasks: [\n", "not valid YAML at line"),
     ("- tasks/penguins\n", "the top level must be a mapping"),
     ("name: x\n", "tasks: required key is missing"),
-    ("tasks: [tasks/penguins]\nbudgte: 5\n", "budgte: unknown key; valid keys: name, budget, output, tasks"),
+    ("tasks: [tasks/penguins]\nbudgte: 5\n", "budgte: unknown key; did you mean 'budget'"),
     ("tasks: [tasks/penguins]\nbudget: -1\n", "budget: input should be greater than 0"),
     ("tasks: [{dir: tasks/penguins, seconds: 4}]\n", "tasks.0.seconds: unknown key; valid keys: dir, budget"),
     ("tasks: [tasks/nowhere]\n", "tasks.0: .*nowhere has no task.yaml"),
