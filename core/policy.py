@@ -40,6 +40,17 @@ class TaskContext(BaseModel):
     files: list[str]  # every file a script finds in ./input/
     seed: int = 0
 
+    def output_kind(self) -> str:
+        """What the prediction columns hold (the script contract): value, wide (one probability per class),
+        positive (the positive class's probability) or label."""
+        if self.task_type == "regression":
+            return "value"
+        if self.proba and len(self.prediction_columns) > 1:
+            return "wide"
+        if self.proba and len(self.classes) <= 2:
+            return "positive"
+        return "label"
+
     def card_query(self) -> CardQuery:
         return CardQuery(task_type=self.task_type, goal=self.goal[:2000], metric=self.metric,
                          n_rows=self.n_train + self.n_valid, n_features=len(self.columns),

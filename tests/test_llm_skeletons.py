@@ -49,7 +49,7 @@ def run(code: str, input_dir: Path, workdir: Path) -> str:
                                              ("diabetes", "r2")])
 def test_the_initial_skeleton_runs_and_the_framework_scores_it(make_competition, tmp_path, dataset, metric):
     data, m = prepared(make_competition, tmp_path, dataset, metric)
-    assert prompting.output_kind(data.context) == {"accuracy": "label", "logloss": "wide"}.get(metric, "value")
+    assert data.context.output_kind() == {"accuracy": "label", "logloss": "wide"}.get(metric, "value")
     code = skeletons.initial_skeleton(data.context)
     assert replies.parse_script(f"```python\n{code}```") == code  # what a model copying it back would give
     stdout = run(code, data.search_dir, tmp_path / "run")
@@ -69,7 +69,7 @@ def test_the_positive_class_skeleton_predicts_its_probability(make_competition, 
     task, registry = load_with_plugins(folder / "task.yaml", tmp_path / "out")
     m = registry.metrics["roc_auc"]
     data = prepare_data(task, maximize=m.maximize, proba=m.proba)
-    assert prompting.output_kind(data.context) == "positive"
+    assert data.context.output_kind() == "positive"
     run(skeletons.initial_skeleton(data.context), data.search_dir, tmp_path / "run")
     score, problem = score_predictions(tmp_path / "run" / "val_predictions.csv", data.truth, data.context, m)
     assert problem == "" and 0.5 < score <= 1.0

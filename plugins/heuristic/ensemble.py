@@ -13,14 +13,14 @@ import math
 
 from core.policy import CandidateInfo, PlanRecord, TaskContext
 from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.render import PredictSpec, output_of, score_lines
+from plugins.heuristic.render import PredictSpec, score_lines
 
 METHODS = ("mean", "stacking", "weighted", "rank", "top")
 
 
 def ensemble_plans(ctx: TaskContext, candidates: list[CandidateInfo]) -> list[str]:
     """Every plan that applies to these candidates, in the order they are worth trying."""
-    output = output_of(ctx)
+    output = ctx.output_kind()
     names = [c.name for c in _best_first(ctx, candidates)]
     vote = output == "label"
     plans = [
@@ -71,7 +71,7 @@ def ensemble_script(ctx: TaskContext, candidates: list[CandidateInfo], plan: str
     members = [m for m in parsed[1].get("members", list(scores)) if m in scores] or list(scores)
     if len(members) < 2 and method != "top":
         return None
-    output = output_of(ctx)
+    output = ctx.output_kind()
     if method == "rank" and output not in ("positive", "wide"):
         return None
     weights = _weights(ctx, [scores[m] for m in members]) if method == "weighted" else [1.0] * len(members)

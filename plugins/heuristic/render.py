@@ -148,16 +148,6 @@ def column_roles(ctx: TaskContext) -> dict[str, list[str]]:
     return roles
 
 
-def output_of(ctx: TaskContext) -> str:
-    if ctx.task_type == "regression":
-        return "value"
-    if ctx.proba and len(ctx.prediction_columns) > 1:
-        return "wide"
-    if ctx.proba and len(ctx.classes) <= 2:
-        return "positive"
-    return "label"
-
-
 def _py(value) -> str:
     return repr(value)
 
@@ -703,4 +693,4 @@ def score_lines(ctx: TaskContext, spec: PredictSpec) -> list[str]:
 
 
 def predict_spec(ctx: TaskContext) -> PredictSpec:
-    return PredictSpec(metric=ctx.metric, output=output_of(ctx))
+    return PredictSpec(metric=ctx.metric, output=ctx.output_kind())

@@ -124,18 +124,6 @@ def render(template: str, fields: dict[str, str | Part], budget: int) -> str:
 
 # --- what every role knows --------------------------------------------------------------------------------------
 
-def output_kind(ctx: TaskContext) -> str:
-    """What the prediction columns hold: value, wide (one probability per class), positive (its probability) or
-    label."""
-    if ctx.task_type == "regression":
-        return "value"
-    if ctx.proba and len(ctx.prediction_columns) > 1:
-        return "wide"
-    if ctx.proba and len(ctx.classes) <= 2:
-        return "positive"
-    return "label"
-
-
 def task_text(ctx: TaskContext, max_columns: int = 40) -> str:
     direction = "higher is better" if ctx.maximize else "lower is better"
     lines = [f"Task: {ctx.name} ({ctx.task_type}). Metric: {ctx.metric} ({direction}).",
@@ -153,7 +141,7 @@ def task_text(ctx: TaskContext, max_columns: int = 40) -> str:
 
 def _prediction_text(ctx: TaskContext) -> str:
     cols = ", ".join(ctx.prediction_columns)
-    kind = output_kind(ctx)
+    kind = ctx.output_kind()
     if kind == "value":
         what = f"the predicted value of {ctx.target}"
     elif kind == "wide":

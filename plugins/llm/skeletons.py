@@ -5,7 +5,6 @@ badly), and a large model sees the contract as code."""
 from __future__ import annotations
 
 from core.policy import CandidateInfo, TaskContext
-from plugins.llm.prompting import output_kind
 
 # the framework scores val_predictions.csv itself; the printed line is a cross-check, so these mirror its metrics
 _LABEL_SCORES = {
@@ -31,7 +30,7 @@ _WIDE_SCORES = {
 
 def score_function(ctx: TaskContext) -> str:
     """``def validation_score(pred)``: the task's metric of the validation predictions (as the framework reads them)."""
-    kind = output_kind(ctx)
+    kind = ctx.output_kind()
     table = {"label": _LABEL_SCORES, "value": _VALUE_SCORES, "positive": _POSITIVE_SCORES, "wide": _WIDE_SCORES}[kind]
     expression = table.get(ctx.metric)
     truth = "valid[TARGET].astype(float)" if kind == "value" else "valid[TARGET].astype(str)"
@@ -47,7 +46,7 @@ def score_function(ctx: TaskContext) -> str:
 def _head(ctx: TaskContext) -> list[str]:
     lines = [f"ID, TARGET = {ctx.id_column!r}, {ctx.target!r}",
              f"PRED_COLUMNS = {list(ctx.prediction_columns)!r}"]
-    if output_kind(ctx) == "positive":
+    if ctx.output_kind() == "positive":
         lines.append(f"POSITIVE = {(ctx.classes[-1] if ctx.classes else '1')!r}  # the class whose probability is "
                      f"predicted")
     return lines
@@ -58,7 +57,7 @@ def initial_skeleton(ctx: TaskContext, max_columns: int = 60) -> str:
     change."""
     numeric = [c.name for c in ctx.columns if c.dtype == "numeric"][:max_columns]
     categorical = [c.name for c in ctx.columns if c.dtype in ("categorical", "boolean")][:max_columns]
-    kind = output_kind(ctx)
+    kind = ctx.output_kind()
     estimator = ("Ridge(alpha=1.0)", "from sklearn.linear_model import Ridge") if kind == "value" else \
         ("LogisticRegression(max_iter=1000)", "from sklearn.linear_model import LogisticRegression")
     if kind in ("label", "value"):
@@ -119,7 +118,7 @@ def initial_skeleton(ctx: TaskContext, max_columns: int = 60) -> str:
 def ensemble_skeleton(ctx: TaskContext, candidates: list[CandidateInfo]) -> str:
     """A complete ensemble script (equal-weight vote or mean) over the candidates' stored predictions; its
     ``combine`` is the function to change."""
-    label = output_kind(ctx) == "label"
+    label = ctx.output_kind() == "label"
     combine = (["def combine(parts):",
                 '    """Majority vote of the labels (when all differ: the first candidate\'s)."""',
                 "    votes = pd.concat([p[PRED_COLUMNS[0]].astype(str) for p in parts], axis=1, ignore_index=True)",
