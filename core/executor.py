@@ -50,6 +50,7 @@ class RunRequest:
     fidelity: str = "search"
     check_submission: bool = True
     id_column: str | None = None
+    info: dict | None = None  # recorded with the attempt (e.g. a refinement step's state); not part of the cache key
 
 
 @dataclass
@@ -149,7 +150,7 @@ class Executor:
                 code=request.code, code_hash=_sha(request.code), cache_key=key, cached=int(result.cached),
                 fidelity=request.fidelity, status=result.status.value, reported_score=result.reported_score,
                 error_tail=result.error_tail if not result.ok else None, seconds=result.seconds,
-                started_at=started, finished_at=time.time(), workdir=str(result.workdir))
+                started_at=started, finished_at=time.time(), workdir=str(result.workdir), info=request.info)
         return result
 
     def run_many(self, requests: Iterable[RunRequest]) -> list[RunResult]:

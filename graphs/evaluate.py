@@ -41,6 +41,7 @@ class Job:
     label: str
     plan: str = ""
     parent: int | None = None
+    info: dict | None = None  # stored with the attempt in the run store (see RunRequest.info)
 
 
 def guard(rc: RunContext, job: Job) -> Job:
@@ -52,9 +53,10 @@ def guard(rc: RunContext, job: Job) -> Job:
     logger.info(f"{job.label}: leakage found ({messages[0]}); asking the policy to fix it")
     fixed = ask(rc, "fix_leakage", job.code, messages)
     if fixed and not leakage_findings(fixed):
-        return Job(fixed, job.node, job.label, job.plan + " [leakage fixed]", job.parent)
+        return Job(fixed, job.node, job.label, job.plan + " [leakage fixed]", job.parent, job.info)
     logger.warning(f"{job.label}: leakage could not be fixed; the script runs as written and is flagged")
-    return Job(job.code, job.node, job.label, job.plan + " [LEAKAGE: " + "; ".join(messages)[:300] + "]", job.parent)
+    return Job(job.code, job.node, job.label, job.plan + " [LEAKAGE: " + "; ".join(messages)[:300] + "]", job.parent,
+               job.info)
 
 
 def evaluate(rc: RunContext, jobs: list[Job], *, fidelity: str = "search", debug: bool = True,
@@ -65,7 +67,8 @@ def evaluate(rc: RunContext, jobs: list[Job], *, fidelity: str = "search", debug
     jobs = [guard(rc, j) for j in jobs]
     input_dir = input_dir or (rc.data.search_dir if fidelity == "search" else rc.data.full_dir)
     requests = [RunRequest(code=j.code, input_dir=input_dir, timeout=timeout or rc.run_timeout(), node=j.node,
-                           parent_id=j.parent, plan=j.plan, fidelity=fidelity, id_column=rc.ctx.id_column)
+                           parent_id=j.parent, plan=j.plan, fidelity=fidelity, id_column=rc.ctx.id_column,
+                           info=j.info)
                 for j in jobs]
     attempts = [scored(rc, j, r) for j, r in zip(jobs, rc.executor.run_many(requests))]
     emit({"event": "runs", "node": jobs[0].node, "done": len(attempts),

@@ -41,6 +41,10 @@ def make_refine(rc):
             if not plans:
                 break
             jobs, planned = [], []
+            # what the planner saw, stored with each attempt: a step-wise RL state (rl.dataset reads it back)
+            seen = {"step": step, "block": block.key, "block_kind": block.kind, "base_score": best.get("score"),
+                    "ablation": state.get("ablation", {}).get("text", ""),
+                    "history": [h.model_dump() for h in history]}
             for plan in plans:
                 new_code = implemented(rc, code, block, info, plan)
                 if new_code is None and rc.fallback is not rc.policy:
@@ -57,7 +61,8 @@ def make_refine(rc):
                                     "status": "not_implemented", "attempt": None})
                     continue
                 k = len(history) + len(jobs) + 1
-                jobs.append(Job(new_code, "refine", f"refine t{step} k{k} {block.key}", plan, best.get("id")))
+                jobs.append(Job(new_code, "refine", f"refine t{step} k{k} {block.key}", plan, best.get("id"),
+                                info={"refine_state": seen}))
                 planned.append(plan)
             for plan, a in zip(planned, evaluate(rc, jobs)):
                 attempts.append(a)

@@ -1,0 +1,58 @@
+"""The step reward: one scalar in [0, 1] from the ML feedback of one refinement action (format, run status, metric
+gain, how far a failing script got). The formula, its constants and how it differs from ML-Agent and from Yang et
+al.'s RL-for-MLE-agents are documented in docs/rl.md; every case has a unit test in tests/test_rl_reward.py."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+# A failing script earns up to this much, in proportion to the stages it finished (load, preprocess, model, train,
+# predict); a valid run earns at least this much, so a script that runs always beats one that fails.
+PARTIAL_CREDIT = 0.2
+# Neutral outcomes (timeout, out of memory, an action that changes nothing) earn what a zero gain earns.
+NEUTRAL = PARTIAL_CREDIT + (1 - PARTIAL_CREDIT) * 0.5
+# How many "typical gains" of the task move the sigmoid from 0.5 to σ(1) ≈ 0.73.
+GAIN_SLOPE = 1.0
+STAGES = ("load_data", "preprocess", "model", "train", "predict")
+
+FAILED = ("error", "no_score", "invalid_submission", "invalid_predictions")
+NEUTRAL_STATUSES = ("timeout", "out_of_memory")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one action. ``status`` is a core.executor.Status value, or ``malformed`` (the reply was not
+    an action) or ``no_op`` (it parsed but changed nothing / could not be applied to the block)."""
+
+    status: str
+    score: float | None = None
+    prev_score: float | None = None
+    maximize: bool = True
+    scale: float = 1.0  # the task's typical |gain| (rl.dataset.task_scales)
+    stages: tuple[str, ...] = ()  # the block kinds an instrumented run reported finishing
+
+
+def reward(o: Outcome) -> float:
+    """The reward of one outcome (see the module docstring)."""
+    if o.status == "malformed":
+        return 0.0
+    if o.status == "no_op" or o.status in NEUTRAL_STATUSES:
+        return NEUTRAL
+    if o.status == "ok" and o.score is not None and o.prev_score is not None and math.isfinite(o.score):
+        return PARTIAL_CREDIT + (1 - PARTIAL_CREDIT) * sigmoid(GAIN_SLOPE * signed_gain(o) / max(o.scale, 1e-12))
+    reached = sum(1 for s in STAGES if s in o.stages)
+    return PARTIAL_CREDIT * reached / len(STAGES)
+
+
+def signed_gain(o: Outcome) -> float:
+    """score - prev_score, signed so that positive is better."""
+    gain = o.score - o.prev_score
+    return gain if o.maximize else -gain
+
+
+def sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)
+    return z / (1.0 + z)
