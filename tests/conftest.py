@@ -179,4 +179,4 @@ def read_plugins_table():
 def _no_plugin_block_from_the_shell(monkeypatch):
     """A MLESTAR_DISABLE_PLUGINS set in the developer's shell must not change what the tests load."""
     monkeypatch.delenv(DISABLE_ENV, raising=False)
-pytest_plugins = ["llm_server"]  # the LLM policy tests: SmolLM2 and a `transformers serve` for the session
+pytest_plugins = ["llm_server", "rl_fixtures"]  # the LLM policy tests: SmolLM2 and a `transformers serve` for the session

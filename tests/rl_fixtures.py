@@ -1,0 +1,61 @@
+"""Fixtures for the step-wise RL tests: real run stores from short real pipeline runs (two tasks, so a split by task
+has both sides), and the step dataset built from them. Shared by the whole session: the runs take about a minute."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.datasets import load_diabetes, load_iris
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET = {"total_seconds": 150, "run_timeout": 60, "models": 2, "plans": 2, "outer_steps": 2, "ensemble_rounds": 0,
+          "debug_retries": 0}
+
+
+def write_task(folder: Path, name: str) -> Path:
+    """A small competition folder (iris: classification; diabetes: regression) with its task.yaml."""
+    if name == "iris":
+        data = load_iris(as_frame=True)
+        frame = data.frame.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+        frame["species"] = data.target_names[data.target]
+        frame, target, metric = frame.drop(columns="target"), "species", "accuracy"
+    else:
+        frame = load_diabetes(as_frame=True).frame.rename(columns={"target": "progression"})
+        target, metric = "progression", "rmse"
+    frame = frame.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    frame.insert(0, "id", np.arange(1000, 1000 + len(frame)))
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.iloc[30:].to_csv(folder / "train.csv", index=False)
+    frame.iloc[:30].drop(columns=target).to_csv(folder / "test.csv", index=False)
+    (folder / "description.md").write_text(f"# {name}\n\nPredict {target} for each row of test.csv.\n")
+    spec = {"name": name, "goal_file": "description.md",
+            "data": {"train": "train.csv", "test": "test.csv", "target": target, "id": "id"},
+            "metric": metric, "budget": BUDGET, "seed": 0,
+            "executor": {"name": "local", "options": {"workers": 2}}}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "task.yaml"
+
+
+@pytest.fixture(scope="session")
+def recorded_runs(tmp_path_factory) -> Path:
+    """A folder holding the output (runs.sqlite, prepared data) of one real heuristic run per task."""
+    root = tmp_path_factory.mktemp("rl-runs")
+    for name in ("iris", "diabetes"):
+        task = write_task(root / "tasks" / name, name)
+        done = subprocess.run([sys.executable, "-m", "core.run", str(task), "--out", str(root / "out" / name)],
+                              capture_output=True, text=True, cwd=ROOT, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+    return root / "out"
+
+
+@pytest.fixture(scope="session")
+def step_splits(recorded_runs):
+    """The step dataset of ``recorded_runs``: diabetes for training, iris held out."""
+    from rl.dataset import build_dataset
+
+    return build_dataset([recorded_runs], eval_tasks=["iris"])
