@@ -13,7 +13,7 @@ import yaml
 from sklearn.datasets import load_diabetes, load_iris
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET = {"total_seconds": 150, "run_timeout": 60, "models": 2, "plans": 2, "outer_steps": 2, "ensemble_rounds": 0,
+BUDGET = {"total_seconds": 150, "run_timeout": 60, "models": 2, "plans": 3, "outer_steps": 2, "ensemble_rounds": 0,
           "debug_retries": 0}
 
 
