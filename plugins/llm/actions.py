@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from ablation import SpliceError, splice, split_blocks
 from core.policy import BlockInfo, PlanRecord, TaskContext
 from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.policy import HeuristicPolicy
+from plugins.heuristic.policy import BASE_SCORE, HeuristicPolicy
 from plugins.heuristic.render import block_spec
 from plugins.llm import prompting, replies
 from plugins.llm.replies import ReplyError
@@ -53,6 +53,14 @@ class StepView:
             if parsed:
                 out.append({"op": parsed[0], "args": parsed[1], "text": plan[: plan.rfind("(op:")].strip()})
         return out
+
+
+def role_view(ctx: TaskContext, code: str, block: BlockInfo, ablation: str, history: list[PlanRecord]) -> StepView:
+    """The view of a ``plan_refinement`` call: its arguments, with the score before read from the ablation summary's
+    "Base validation score X" (the score of the script being refined, which the trainer's states record)."""
+    found = BASE_SCORE.search(ablation or "")
+    return StepView(ctx=ctx, code=code, block=block, ablation=ablation or "", history=list(history),
+                    prev_score=float(found.group(1)) if found else None)
 
 
 @dataclass(frozen=True)
@@ -140,10 +148,7 @@ def parse_free(text: str, view: StepView) -> Action:
 def apply(view: StepView, action: Action) -> str | None:
     """The script with the action carried out in the target block, or None when it cannot be (an op that does not
     fit the block, a block that does not splice)."""
-    if action.block_source is not None:
-        new_block = action.block_source
-    else:
-        new_block = HeuristicPolicy().implement_plan(view.ctx, view.code, view.block, action.plan)
+    new_block = block_of(view, action)
     if not new_block:
         return None
     target = next((b for b in split_blocks(view.code) if b.source == view.block.source), None)
@@ -153,6 +158,14 @@ def apply(view: StepView, action: Action) -> str | None:
         return splice(view.code, target, new_block)
     except SpliceError:
         return None
+
+
+def block_of(view: StepView, action: Action) -> str | None:
+    """The target block's new source: the free action's own block, or the heuristic implementer's code for the
+    structured action's op (None when the op does not fit the block)."""
+    if action.block_source is not None:
+        return action.block_source
+    return HeuristicPolicy().implement_plan(view.ctx, view.code, view.block, action.plan)
 
 
 def render(action: Action, fmt: str) -> str:

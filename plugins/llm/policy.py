@@ -1,7 +1,8 @@
 """``LLMPolicy``: every role of ``core.policy.Policy`` done by a language model. A role builds its prompt from its
 template (fitted into the role's character budget), asks ``complete`` for a reply, parses it, retries once with the
 parse error, and returns None when nothing usable came back, so the heuristic policy answers instead. Every call is
-recorded in the run store's ``llm_calls``. Subclasses implement ``complete`` (and ``model_name``) only."""
+recorded in the run store's ``llm_calls``. Subclasses implement ``complete`` (and ``model_name``) only. With option
+``action_format``, the refinement planner asks instead in an RL-trained action format (``plugins.llm.actions``)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from pydantic import ValidationError
 from core.cards import ModelCard
 from core.errors import PluginError
 from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
-from plugins.llm import prompting, replies, skeletons
+from plugins.heuristic.plans import parse_plan
+from plugins.llm import actions, prompting, replies, skeletons
 from plugins.llm.prompting import Part
 from plugins.llm.replies import ReplyError
 
@@ -35,7 +37,11 @@ DEFAULT_MAX_PROMPT_CHARS = {
 }
 WHOLE_SCRIPT_ROLES = ("merge", "debug", "fix_leakage", "use_all_data")  # the reply repeats the script it was given
 CHARS_PER_TOKEN = 3.0  # Python source, conservatively: what a script of N characters costs to write back
-COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices")
+COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices", "action_format")
+ACTION_FORMATS = ("roles", *actions.FORMATS)
+# plan_refinement's reply in an action format: one short JSON object, or a plan line and a whole block
+ACTION_MAX_TOKENS = {"structured": 96,
+                     "free": DEFAULT_MAX_TOKENS["plan_refinement"] + DEFAULT_MAX_TOKENS["implement_plan"]}
 
 
 @dataclass
@@ -61,7 +67,15 @@ class LLMPolicy:
     - ``max_prompt_chars``: the same for the prompt's length in characters (task text, code and histories are cut);
     - ``temperature``: sampling temperature (0: greedy); roles that want several samples draw them when > 0;
     - ``parse_retries``: how often an unusable reply is retried with the parse error shown (default 1);
-    - ``prices``: ``{input: $/token, output: $/token}``, read by ``plugins.llm.usage.usage_summary``.
+    - ``prices``: ``{input: $/token, output: $/token}``, read by ``plugins.llm.usage.usage_summary``;
+    - ``action_format``: how ``plan_refinement`` asks (default ``roles``: its prompt template, a list of plans).
+      ``structured`` and ``free`` ask exactly the prompt the step-wise RL trainer trains an adapter on
+      (``plugins.llm.actions``, not cut to ``max_prompt_chars``) and parse its one action per reply (``n`` replies
+      are sampled when temperature > 0, else one is asked for); an action already tried on the block, or a
+      structured op the heuristic cannot apply to it, is a parse error. ``structured``: the reply names a catalogue
+      op, and ``implement_plan`` of its tagged plan is the heuristic implementer's, without a model call. ``free``:
+      the reply holds the plan and the new block, and ``implement_plan`` of that plan returns the block. Its
+      ``plan_refinement`` reply budget defaults to 96 tokens (structured) or 576 (free).
     """
 
     name = "llm"
@@ -79,7 +93,13 @@ class LLMPolicy:
         self.task = task
         self.store = store
         self.run_id = run_id
-        self.max_tokens = self._per_role("max_tokens", DEFAULT_MAX_TOKENS)
+        self.action_format = options.get("action_format", "roles")
+        if self.action_format not in ACTION_FORMATS:
+            raise PluginError(f"policy {self.name}: option 'action_format' must be one of {', '.join(ACTION_FORMATS)}, "
+                              f"got {self.action_format!r}")
+        token_defaults = DEFAULT_MAX_TOKENS if self.action_format == "roles" else \
+            {**DEFAULT_MAX_TOKENS, "plan_refinement": ACTION_MAX_TOKENS[self.action_format]}
+        self.max_tokens = self._per_role("max_tokens", token_defaults)
         self.max_prompt_chars = self._per_role("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
         self.temperature = self._number("temperature", self.DEFAULT_TEMPERATURE, 0.0, 2.0)
         self.parse_retries = int(self._number("parse_retries", 1, 0, 5, integer=True))
@@ -91,6 +111,7 @@ class LLMPolicy:
         overrides = dict(getattr(registry, "prompts", None) or {})
         self.templates = prompting.templates(overrides, owner=lambda role: registry.owner("prompt", role))
         self.stats: dict[str, Counter] = defaultdict(Counter)  # role -> first_ok, retry_ok, failed, unavailable
+        self._free_blocks: dict[tuple[str, str, str], str] = {}  # (code, block source, plan) -> the block it wrote
 
     # --- what a subclass provides -----------------------------------------------------------------------------------
 
@@ -162,6 +183,12 @@ class LLMPolicy:
         user = prompting.render(self.templates[role], fields, self.max_prompt_chars[role])
         messages = [{"role": "system", "content": self.templates["system"].strip()},
                     {"role": "user", "content": user}]
+        return self._ask_messages(role, messages, parse, n)
+
+    def _ask_messages(self, role: str, messages: list[dict], parse: Callable[[str, str], Any],
+                      n: int = 1) -> list[Any] | None:
+        """``_ask`` for a prompt built elsewhere: the chat ``messages`` as they are, the last one the user's."""
+        user = messages[-1]["content"]
         samples = n if self.temperature > 0 else 1
         for attempt in range(1 + self.parse_retries):
             started, t0 = time.time(), time.perf_counter()
@@ -248,6 +275,8 @@ class LLMPolicy:
                         history: list[PlanRecord], n: int) -> list[str]:
         if n <= 0:
             return []
+        if self.action_format != "roles":
+            return self._plan_actions(ctx, code, block, ablation, history, n)
         known = {h.plan for h in history}
         fields = {**self._common(ctx), **self._block_fields(code, block),
                   "ablation": Part(ablation or "(no ablation summary)", "head", 200),
@@ -259,7 +288,38 @@ class LLMPolicy:
             plans += [p for p in found if p not in plans]
         return plans[:n] or None
 
+    def _plan_actions(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+                      history: list[PlanRecord], n: int) -> list[str] | None:
+        """``plan_refinement`` in the action format: the trainer's prompt for this state, one action per reply."""
+        fmt = self.action_format
+        view = actions.role_view(ctx, code, block, ablation, history)
+        known = {h.plan for h in history}
+        tried_ops = [parse_plan(h.plan) for h in history]
+
+        def parse(text: str, _prompt: str) -> actions.Action:
+            action = actions.parse(text, view, fmt)
+            if action.plan in known or (action.op and (action.op["op"], action.op["args"]) in tried_ops):
+                raise ReplyError("that action was already tried on this block; choose another")
+            if fmt == "structured" and actions.block_of(view, action) in (None, block.source):
+                raise ReplyError(f"op {action.op['op']} with these args does not change the {block.kind} block; "
+                                 f"choose one of the options")
+            return action
+
+        plans: list[str] = []
+        for action in self._ask_messages("plan_refinement", actions.messages(view, fmt), parse, n=n) or []:
+            if action.plan not in plans:
+                plans.append(action.plan)
+                if action.block_source is not None:
+                    self._free_blocks[(code, block.source, action.plan)] = action.block_source
+        return plans[:n] or None
+
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
+        if self.action_format == "structured" and parse_plan(plan) is not None:
+            # the catalogue op is the whole action: the heuristic writes its code, as the trainer's reward did
+            return actions.block_of(actions.StepView(ctx, code, block), actions.Action(plan))
+        written = self._free_blocks.pop((code, block.source, plan), None)
+        if written is not None:
+            return written
         fields = {**self._common(ctx), **self._block_fields(code, block), "plan": Part(plan, "head", 300)}
         return _first(self._ask("implement_plan", fields, lambda text, _: replies.parse_block(text, code, block)))
 
