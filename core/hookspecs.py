@@ -75,3 +75,14 @@ def register_prompts(register):
     ``plugins/llm/prompts/``). A plugin's template replaces the built-in one; two plugins overriding the same role
     is an error naming both.
     """
+
+
+@hookspec
+def register_step_sources(register):
+    """Provide step sources: where the step-wise RL environment (``rl.env.RefineStepEnv``) draws its states from.
+
+    Call ``register(name, factory)``; ``factory(options: dict)`` returns a list of ``rl.dataset.Step`` whose
+    ``data_dir`` and ``truth`` exist on this machine, so that an action on each state can be run and scored. A
+    factory raises ``core.errors.UserError`` for options it cannot use. ``recorded`` (run stores or a saved step
+    dataset) is built in.
+    """

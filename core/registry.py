@@ -1,4 +1,5 @@
-"""Everything the loaded plugins registered (metrics, executors, policies, search backends, nodes), validated once.
+"""Everything the loaded plugins registered (metrics, executors, policies, search backends, nodes, step sources),
+validated once.
 
 Each plugin's hook is called on its own so that a registration, or an exception, is attributed to the plugin
 that made it.
@@ -15,7 +16,7 @@ from core.metrics import Metric
 from core.nodes import NodeSpec
 from core.plugins import PluginHost
 
-KINDS = ("metric", "executor", "policy", "search backend")
+KINDS = ("metric", "executor", "policy", "search backend", "step source")
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Registry:
     executors: dict[str, Callable[..., Any]] = field(default_factory=dict)
     policies: dict[str, Callable[..., Any]] = field(default_factory=dict)
     search_backends: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    step_sources: dict[str, Callable[..., Any]] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)  # role -> template overriding the built-in prompt file
     nodes: list[tuple[NodeSpec, str]] = field(default_factory=list)  # (node, plugin name)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name
@@ -31,7 +33,8 @@ class Registry:
 
     def table(self, kind: str) -> dict[str, Any]:
         return {"metric": self.metrics, "executor": self.executors, "policy": self.policies,
-                "search backend": self.search_backends, "prompt": self.prompts}[kind]
+                "search backend": self.search_backends, "step source": self.step_sources,
+                "prompt": self.prompts}[kind]
 
     def get(self, kind: str, name: str, where: str) -> Any:
         """The registered item or a one-line error naming ``where`` (file and key) and the choices."""
@@ -89,6 +92,7 @@ def build_registry(host: PluginHost) -> Registry:
         "register_executors": lambda p: adder("executor", p),
         "register_policies": lambda p: adder("policy", p),
         "register_search_backends": lambda p: adder("search backend", p),
+        "register_step_sources": lambda p: adder("step source", p),
         "register_nodes": add_node_for,
         "register_prompts": add_prompt_for,
     }

@@ -279,7 +279,7 @@ HOOKSPECS = [f for _, f in inspect.getmembers(hookspecs, inspect.isfunction) if 
 def test_the_hookspec_module_declares_every_register_hook():
     assert sorted(f.__name__ for f in HOOKSPECS) == ["register_executors", "register_metrics", "register_nodes",
                                                      "register_policies", "register_prompts",
-                                                     "register_search_backends"]
+                                                     "register_search_backends", "register_step_sources"]
 
 
 @pytest.mark.parametrize("spec", HOOKSPECS, ids=lambda f: f.__name__)
