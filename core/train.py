@@ -1,0 +1,213 @@
+"""The training command: ``python -m core.train [collect | dataset | evaluate] train.yaml``.
+
+A second composition root beside core/run.py: it wires train.yaml, the plugin host and the rl/ layer together.
+Every stage writes into the output folder and is skipped when its result is there, so a killed run goes on where it
+stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from loguru import logger
+
+from core.errors import UserError
+from core.files import write_atomic
+from core.local_llm import smollm2_dir
+from core.plugins import load_plugins
+from core.registry import build_registry
+
+COMMANDS = ("collect", "dataset", "evaluate")
+ADAPTER_FILE = "adapter_config.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="python -m core.train",
+        description="Step-wise RL for the refinement policy: collect experience, build the step dataset, SFT then "
+                    "GRPO a LoRA adapter (docs/rl.md).")
+    parser.add_argument("command", nargs="?", choices=(*COMMANDS, "train"), default="train",
+                        help="collect: run the pipeline over the suite; dataset: build the step dataset; "
+                             "evaluate: mean reward on held-out states; train (default): dataset, SFT, GRPO")
+    parser.add_argument("train_yaml", help="path of train.yaml")
+    parser.add_argument("--adapter", action="append", default=[],
+                        help="evaluate: an adapter folder to score (repeatable; the base model is always scored)")
+    if argv and argv[0] not in (*COMMANDS, "train", "-h", "--help"):
+        argv = ["train", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return {"collect": cmd_collect, "dataset": cmd_dataset, "evaluate": cmd_evaluate,
+                "train": cmd_train}[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to go on from the last finished stage", file=sys.stderr)
+        return 130
+
+
+def cmd_collect(args) -> int:
+    from rl.collect import collect
+    from rl.config import load_train_file
+
+    spec = load_train_file(args.train_yaml, need_data=False)
+    out = spec.collect.out or spec.output / "experience"
+    policies = [p.model_dump() for p in spec.collect.policies]
+    folders = collect(spec.collect.suite, out, policies=policies, seeds=spec.collect.seeds,
+                      budget=spec.collect.budget, tasks=spec.collect.tasks)
+    print(f"{len(folders)} runs recorded under {out}")
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    spec = _spec(args)
+    splits = _dataset(spec, rebuild=True)
+    print(f"{len(splits['train'])} training and {len(splits['eval'])} evaluation steps → {spec.output / 'dataset'}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from rl.experts import expert_examples
+    from rl.grpo import train_grpo
+    from rl.sft import train_sft
+    from rl.traininglog import TrainingLog
+
+    spec = _spec(args)
+    splits = _dataset(spec)
+    train = splits["train"][: spec.data.max_states] if spec.data.max_states else splits["train"]
+    if not train:
+        raise UserError(f"{args.train_yaml}: the step dataset has no training states; collect more experience "
+                        f"(`python -m core.train collect {args.train_yaml}`) or hold out fewer tasks")
+    base = str(spec.base_model or smollm2_dir())
+    fmt = spec.action_format
+    runner, executor = _runner(spec)
+    adapter = None
+    if spec.sft.enabled:
+        sft_dir = spec.output / "sft"
+        adapter = sft_dir / "adapter"
+        if (adapter / ADAPTER_FILE).is_file():
+            logger.info(f"SFT: adapter already trained in {adapter}")
+        else:
+            experts = _expert_policies(spec)
+            examples = expert_examples(train, runner, fmt, per_state=spec.sft.per_state, pool=spec.sft.pool,
+                                       policies=experts)
+            if not examples:
+                raise UserError(f"{args.train_yaml}: no expert action ran on the {len(train)} training states; "
+                                f"see the run logs under {spec.output / 'executor'}")
+            sft_dir.mkdir(parents=True, exist_ok=True)
+            write_atomic(sft_dir / "examples.jsonl", "".join(json.dumps(e) + "\n" for e in examples))
+            logger.info(f"SFT: {len(examples)} expert actions from {len(train)} states")
+            settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts"))
+            train_sft(base, examples, adapter, settings, callbacks=[TrainingLog(sft_dir)])
+    if spec.rl.enabled:
+        rl_dir = spec.output / "rl"
+        done = rl_dir / "adapter"
+        if (done / ADAPTER_FILE).is_file():
+            logger.info(f"GRPO: adapter already trained in {done}")
+        else:
+            settings = _seeded(spec.rl, spec.seed, extra=("enabled",))
+            done = train_grpo(base, adapter, train, runner, fmt, rl_dir, settings)
+        adapter = done
+    executor_close = getattr(executor, "close", None)
+    if executor_close:
+        executor_close()
+    if adapter is None:
+        raise UserError(f"{args.train_yaml}: sft.enabled and rl.enabled are both false; nothing to train")
+    final = _publish(adapter, spec.output / "adapter")
+    write_atomic(spec.output / "train.json", json.dumps(
+        {"base_model": base, "action_format": fmt, "adapter": str(final), "trained_from": str(adapter),
+         "train_states": len(train), "eval_states": len(splits["eval"])}, indent=2))
+    print(f"adapter: {final}\nuse it in task.yaml:\n  policy: {{name: hf, options: {{model: {base}, adapter: {final}, "
+          f"action_format: {fmt}}}}}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from rl.evaluate import evaluate, hf_policy
+
+    spec = _spec(args)
+    splits = _dataset(spec)
+    if not splits["eval"]:
+        raise UserError(f"{args.train_yaml}: no evaluation states; name held-out tasks in data.eval_tasks")
+    base = spec.base_model or smollm2_dir()
+    runner, _ = _runner(spec)
+    rows = []
+    for label, adapter in [("base", None), *((str(a), a) for a in args.adapter)]:
+        if adapter is not None and not (Path(adapter) / ADAPTER_FILE).is_file():
+            raise UserError(f"--adapter: {adapter} is not a PEFT adapter folder (no {ADAPTER_FILE})")
+        result = evaluate(hf_policy(base, adapter, spec.action_format), splits["eval"], runner, label)
+        rows.append(result.summary())
+        print(json.dumps(rows[-1]))
+    return 0
+
+
+# --- stages ---------------------------------------------------------------------------------------------------
+
+def _spec(args):
+    from rl.config import load_train_file
+
+    return load_train_file(args.train_yaml)
+
+
+def _dataset(spec, rebuild: bool = False) -> dict:
+    """The step dataset: data.dataset when given, else built from data.stores into <output>/dataset (reused)."""
+    from rl.dataset import SPLITS, build_dataset, load_steps, save_dataset
+
+    folder = spec.data.dataset or spec.output / "dataset"
+    if spec.data.dataset is not None or (not rebuild and (folder / "train.jsonl").is_file()):
+        return {name: load_steps(folder, name) for name in SPLITS}
+    splits = build_dataset(spec.data.stores, eval_tasks=spec.data.eval_tasks)
+    save_dataset(splits, folder)
+    return splits
+
+
+def _runner(spec):
+    from core.errors import PluginError
+    from rl.step import StepRunner
+
+    host = load_plugins()
+    host.raise_errors()
+    registry = build_registry(host)
+    factory = registry.get("executor", spec.executor.name, "train.yaml: executor.name")
+    try:
+        executor = factory(dict(spec.executor.options), out_dir=spec.output / "executor")
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"train.yaml: executor.options: {exc}") from None
+    return StepRunner(executor, registry, spec.action_format, timeout=spec.timeout), executor
+
+
+def _expert_policies(spec) -> list:
+    if not spec.sft.experts:
+        return []
+    registry = build_registry(load_plugins())
+    return [registry.get("policy", choice.name, f"train.yaml: sft.experts.{i}.name")(dict(choice.options))
+            for i, choice in enumerate(spec.sft.experts)]
+
+
+def _seeded(section, seed: int, extra: tuple[str, ...]):
+    """The trainer's own settings from a train.yaml section: its keys minus ours, the file's seed unless it sets one."""
+    values = section.model_dump(exclude=set(extra))
+    if "seed" not in section.model_fields_set:
+        values["seed"] = seed
+    return type(section).__mro__[1].model_validate(values)
+
+
+def _publish(adapter: Path, dest: Path) -> Path:
+    """A copy of the final adapter at ``dest``, swapped in whole."""
+    tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=dest.parent))
+    shutil.copytree(adapter, tmp / "a")
+    if dest.exists():
+        shutil.rmtree(dest)
+    (tmp / "a").rename(dest)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+if __name__ == "__main__":
+    sys.exit(main())
