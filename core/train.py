@@ -66,8 +66,8 @@ def cmd_collect(args) -> int:
 
 
 def cmd_dataset(args) -> int:
-    spec = _spec(args)
-    splits = _dataset(spec, rebuild=True)
+    spec = load_spec(args)
+    splits = step_dataset(spec, rebuild=True)
     print(f"{len(splits['train'])} training and {len(splits['eval'])} evaluation steps → {spec.output / 'dataset'}")
     return 0
 
@@ -78,15 +78,15 @@ def cmd_train(args) -> int:
     from rl.sft import train_sft
     from rl.traininglog import TrainingLog
 
-    spec = _spec(args)
-    splits = _dataset(spec)
+    spec = load_spec(args)
+    splits = step_dataset(spec)
     train = splits["train"][: spec.data.max_states] if spec.data.max_states else splits["train"]
     if not train:
         raise UserError(f"{args.train_yaml}: the step dataset has no training states; collect more experience "
                         f"(`python -m core.train collect {args.train_yaml}`) or hold out fewer tasks")
     base = str(spec.base_model or smollm2_dir())
     fmt = spec.action_format
-    runner, executor = _runner(spec)
+    runner, executor = make_runner(spec)
     adapter = None
     if spec.sft.enabled:
         sft_dir = spec.output / "sft"
@@ -131,12 +131,12 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from rl.evaluate import evaluate, hf_policy
 
-    spec = _spec(args)
-    splits = _dataset(spec)
+    spec = load_spec(args)
+    splits = step_dataset(spec)
     if not splits["eval"]:
         raise UserError(f"{args.train_yaml}: no evaluation states; name held-out tasks in data.eval_tasks")
     base = spec.base_model or smollm2_dir()
-    runner, _ = _runner(spec)
+    runner, _ = make_runner(spec)
     rows = []
     for label, adapter in [("base", None), *((str(a), a) for a in args.adapter)]:
         if adapter is not None and not (Path(adapter) / ADAPTER_FILE).is_file():
@@ -149,13 +149,14 @@ def cmd_evaluate(args) -> int:
 
 # --- stages ---------------------------------------------------------------------------------------------------
 
-def _spec(args):
+def load_spec(args):
+    """train.yaml of the command line, checked (its data must exist)."""
     from rl.config import load_train_file
 
     return load_train_file(args.train_yaml)
 
 
-def _dataset(spec, rebuild: bool = False) -> dict:
+def step_dataset(spec, rebuild: bool = False) -> dict:
     """The step dataset: data.dataset when given, else built from data.stores into <output>/dataset (reused)."""
     from rl.dataset import SPLITS, build_dataset, load_steps, save_dataset
 
@@ -167,7 +168,8 @@ def _dataset(spec, rebuild: bool = False) -> dict:
     return splits
 
 
-def _runner(spec):
+def make_runner(spec):
+    """(StepRunner, executor) for train.yaml's executor and action format."""
     from core.errors import PluginError
     from rl.step import StepRunner
 

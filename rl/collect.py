@@ -40,7 +40,7 @@ def collect(suite_path: str | Path, out: str | Path, *, policies: list[dict], se
                 if state == "finished":
                     log(f"collect: {folder.name}: already recorded")
                     continue
-                task_yaml = _task_yaml(bt.folder, folder, policy, seed)
+                task_yaml = task_yaml_copy(bt.folder, folder, policy, seed)
                 log(f"collect: {folder.name}: running ({bt.budget:g} s budget)")
                 args = [sys.executable, "-m", "core.run", str(task_yaml), "--budget", str(bt.budget)]
                 if state == "unfinished":
@@ -59,7 +59,7 @@ def _state(folder: Path) -> str:
     return "finished" if json.loads(run.read_text()).get("status") == "finished" else "unfinished"
 
 
-def _task_yaml(task_folder: Path, folder: Path, policy: dict, seed: int) -> Path:
+def task_yaml_copy(task_folder: Path, folder: Path, policy: dict, seed: int) -> Path:
     """A copy of the task's task.yaml pointing at its data, with this collection's policy, seed and output."""
     raw = read_yaml_mapping(task_folder / "task.yaml", UserError, "a task.yaml")
     data = dict(raw.get("data") or {})
