@@ -122,6 +122,25 @@ def parse(text: str, view: StepView, fmt: str) -> Action:
     return parse_free(text, view)
 
 
+def parse_untried(text: str, view: StepView, fmt: str) -> Action:
+    """The action in a reply, refused (ReplyError) when it was already tried on the block (the same plan, or an op
+    that writes the block a tried op wrote) or when its op does not change the block: what a planner may propose
+    (the trainer scores such actions instead)."""
+    action = parse(text, view, fmt)
+    already = ReplyError("that action was already tried on this block; choose another")
+    if action.plan in {h.plan for h in view.history}:
+        raise already
+    if action.op is None:
+        return action
+    block = block_of(view, action)
+    if block in (None, view.block.source):
+        raise ReplyError(f"op {action.op['op']} with these args does not change the {view.block.kind} block; "
+                         f"choose one of the options")
+    if block in [block_of(view, Action(h.plan)) for h in view.history if parse_plan(h.plan)]:
+        raise already
+    return action
+
+
 def parse_structured(text: str, view: StepView | None = None) -> Action:
     value = replies.extract_json(text, dict)
     op, args = value.get("op"), value.get("args", {})

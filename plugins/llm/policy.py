@@ -293,20 +293,10 @@ class LLMPolicy:
         """``plan_refinement`` in the action format: the trainer's prompt for this state, one action per reply."""
         fmt = self.action_format
         view = actions.role_view(ctx, code, block, ablation, history)
-        known = {h.plan for h in history}
-        tried_ops = [parse_plan(h.plan) for h in history]
-
-        def parse(text: str, _prompt: str) -> actions.Action:
-            action = actions.parse(text, view, fmt)
-            if action.plan in known or (action.op and (action.op["op"], action.op["args"]) in tried_ops):
-                raise ReplyError("that action was already tried on this block; choose another")
-            if fmt == "structured" and actions.block_of(view, action) in (None, block.source):
-                raise ReplyError(f"op {action.op['op']} with these args does not change the {block.kind} block; "
-                                 f"choose one of the options")
-            return action
-
+        found = self._ask_messages("plan_refinement", actions.messages(view, fmt),
+                                   lambda text, _: actions.parse_untried(text, view, fmt), n=n)
         plans: list[str] = []
-        for action in self._ask_messages("plan_refinement", actions.messages(view, fmt), parse, n=n) or []:
+        for action in found or []:
             if action.plan not in plans:
                 plans.append(action.plan)
                 if action.block_source is not None:
