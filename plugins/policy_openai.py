@@ -20,7 +20,7 @@ LOCAL_KEY = "not-needed"  # what a keyless local server is sent (the SDK insists
 
 class OpenAIPolicy(LLMPolicy):
     """Options (besides LLMPolicy's ``max_tokens``, ``max_prompt_chars``, ``temperature``, ``parse_retries``,
-    ``prices``):
+    ``prices``, ``action_format``):
 
     - ``model`` (required): the model name the server knows;
     - ``base_url``: the API's base URL, e.g. ``http://127.0.0.1:8000/v1`` (default: the SDK's, i.e. OpenAI or
