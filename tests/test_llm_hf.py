@@ -120,3 +120,22 @@ def test_a_plugins_prompt_template_is_what_the_model_reads(smollm2, penguins, tm
     [call] = store.llm_calls("override")
     user = json.loads(call["prompt"])[1]["content"]
     assert user.startswith("Results for Task: penguins (classification).") and user.endswith("Summarise in a line.")
+
+
+def test_roles_left_out_of_answer_roles_go_to_the_heuristic_without_loading_the_model(penguins, tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    policy = HFPolicy({"answer_roles": ["plan_refinement"]}, task=penguins.task, store=store,
+                      registry=penguins.registry, run_id="hf-roles")
+    block = BlockInfo(key="model#0", kind="model",
+                      source="model = RandomForestClassifier(n_estimators=100, random_state=0)")
+    assert policy.implement_plan(penguins.ctx, SCRIPT, block, "Use 300 trees.") is None
+    assert policy.summarize_ablation(penguins.ctx, TABLE) is None
+    assert policy.model is None and store.llm_calls("hf-roles") == []
+
+
+@pytest.mark.parametrize("roles", [[], ["plan_refinment"], "plan_refinement"])
+def test_answer_roles_must_name_known_roles(roles):
+    from core.errors import PluginError
+
+    with pytest.raises(PluginError, match="option 'answer_roles' must be a non-empty list of roles"):
+        HFPolicy({"answer_roles": roles})

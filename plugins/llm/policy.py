@@ -37,7 +37,8 @@ DEFAULT_MAX_PROMPT_CHARS = {
 }
 WHOLE_SCRIPT_ROLES = ("merge", "debug", "fix_leakage", "use_all_data")  # the reply repeats the script it was given
 CHARS_PER_TOKEN = 3.0  # Python source, conservatively: what a script of N characters costs to write back
-COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices", "action_format")
+COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices", "action_format",
+                  "answer_roles")
 ACTION_FORMATS = ("roles", *actions.FORMATS)
 # plan_refinement's reply in an action format: one short JSON object, or a plan line and a whole block
 ACTION_MAX_TOKENS = {"structured": 96,
@@ -75,7 +76,9 @@ class LLMPolicy:
       structured op the heuristic cannot apply to it, is a parse error. ``structured``: the reply names a catalogue
       op, and ``implement_plan`` of its tagged plan is the heuristic implementer's, without a model call. ``free``:
       the reply holds the plan and the new block, and ``implement_plan`` of that plan returns the block. Its
-      ``plan_refinement`` reply budget defaults to 96 tokens (structured) or 576 (free).
+      ``plan_refinement`` reply budget defaults to 96 tokens (structured) or 576 (free);
+    - ``answer_roles``: the roles the model answers (default: all); the others get None at once, so the heuristic
+      policy answers them. E.g. ``[plan_refinement]`` for an adapter trained on refinement steps only.
     """
 
     name = "llm"
@@ -97,6 +100,11 @@ class LLMPolicy:
         if self.action_format not in ACTION_FORMATS:
             raise PluginError(f"policy {self.name}: option 'action_format' must be one of {', '.join(ACTION_FORMATS)}, "
                               f"got {self.action_format!r}")
+        roles = options.get("answer_roles", list(DEFAULT_MAX_TOKENS))
+        if not isinstance(roles, list) or not roles or any(r not in DEFAULT_MAX_TOKENS for r in roles):
+            raise PluginError(f"policy {self.name}: option 'answer_roles' must be a non-empty list of roles "
+                              f"({', '.join(DEFAULT_MAX_TOKENS)}), got {roles!r}")
+        self.answer_roles = frozenset(roles)
         token_defaults = DEFAULT_MAX_TOKENS if self.action_format == "roles" else \
             {**DEFAULT_MAX_TOKENS, "plan_refinement": ACTION_MAX_TOKENS[self.action_format]}
         self.max_tokens = self._per_role("max_tokens", token_defaults)
@@ -188,6 +196,8 @@ class LLMPolicy:
     def _ask_messages(self, role: str, messages: list[dict], parse: Callable[[str, str], Any],
                       n: int = 1) -> list[Any] | None:
         """``_ask`` for a prompt built elsewhere: the chat ``messages`` as they are, the last one the user's."""
+        if role not in self.answer_roles:
+            return None
         user = messages[-1]["content"]
         samples = n if self.temperature > 0 else 1
         for attempt in range(1 + self.parse_retries):
