@@ -27,11 +27,13 @@ from rl.evaluate import evaluate, hf_policy  # noqa: E402
 
 
 def distinct_states(steps, limit: int):
-    """One step per state (same script and block), spread over the tasks, at most ``limit``."""
+    """One step per distinct prompt (script, block and the plans tried before), spread over the tasks, at most
+    ``limit``: plans proposed together were recorded from one prompt."""
     seen, by_task = set(), {}
     for step in steps:
-        if state_key(step) not in seen:
-            seen.add(state_key(step))
+        key = (state_key(step), tuple(h.plan for h in step.history))
+        if key not in seen:
+            seen.add(key)
             by_task.setdefault(step.task, []).append(step)
     out, queues = [], list(by_task.values())
     while len(out) < limit and any(queues):
