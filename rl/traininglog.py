@@ -52,6 +52,7 @@ def plot_curves(metrics_jsonl: str | Path, png: str | Path) -> Path:
     """Draw one panel per logged curve of PANELS against the step into ``png``; a log with none of them gives a PNG
     that says so (a run that logged nothing still leaves a readable picture, not a missing file)."""
     from matplotlib.figure import Figure  # the object API renders with Agg and leaves pyplot's global state alone
+    from matplotlib.ticker import MaxNLocator
 
     records = read_metrics(metrics_jsonl)
     panels = []
@@ -76,6 +77,7 @@ def plot_curves(metrics_jsonl: str | Path, png: str | Path) -> Path:
         ax.grid(alpha=0.3)
     if panels:
         axes[-1].set_xlabel("step")
+        axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(png, dpi=100)
