@@ -22,25 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.train import load_spec, make_runner, step_dataset  # noqa: E402
-from rl.dataset import state_key  # noqa: E402
+from rl.dataset import sample_states  # noqa: E402
 from rl.evaluate import evaluate, hf_policy  # noqa: E402
-
-
-def distinct_states(steps, limit: int):
-    """One step per distinct prompt (script, block and the plans tried before), spread over the tasks, at most
-    ``limit``: plans proposed together were recorded from one prompt."""
-    seen, by_task = set(), {}
-    for step in steps:
-        key = (state_key(step), tuple(h.plan for h in step.history))
-        if key not in seen:
-            seen.add(key)
-            by_task.setdefault(step.task, []).append(step)
-    out, queues = [], list(by_task.values())
-    while len(out) < limit and any(queues):
-        for queue in queues:
-            if queue and len(out) < limit:
-                out.append(queue.pop(0))
-    return out
 
 
 def pipeline_score(task_folder: Path, out: Path, policy: dict, budget: float) -> dict:
@@ -66,7 +49,7 @@ def main() -> int:
     began = time.time()
     spec = load_spec(args)
     splits = step_dataset(spec)
-    held_out = distinct_states(splits["eval"], args.states)
+    held_out = sample_states(splits["eval"], args.states)
     print(f"held-out tasks: {sorted({s.task for s in splits['eval']})}; {len(held_out)} states scored; "
           f"{len(splits['train'])} training steps from {sorted({s.task for s in splits['train']})}")
 

@@ -73,6 +73,7 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from rl.dataset import sample_states
     from rl.experts import expert_examples
     from rl.grpo import train_grpo
     from rl.sft import train_sft
@@ -80,7 +81,7 @@ def cmd_train(args) -> int:
 
     spec = load_spec(args)
     splits = step_dataset(spec)
-    train = splits["train"][: spec.data.max_states] if spec.data.max_states else splits["train"]
+    train = sample_states(splits["train"], spec.data.max_states) if spec.data.max_states else splits["train"]
     if not train:
         raise UserError(f"{args.train_yaml}: the step dataset has no training states; collect more experience "
                         f"(`python -m core.train collect {args.train_yaml}`) or hold out fewer tasks")

@@ -26,7 +26,7 @@ class DataSection(_Strict):
     stores: list[Path] = Field(default_factory=list, description="runs.sqlite files, or folders holding them")
     dataset: Path | None = Field(None, description="a saved step dataset folder (instead of building one)")
     eval_tasks: list[str] | None = Field(None, description="tasks held out for evaluation (default: ~1/4, by hash)")
-    max_states: int | None = Field(None, ge=1, description="use at most this many training states")
+    max_states: int | None = Field(None, ge=1, description="train on at most this many states, one per distinct prompt, spread over the tasks")
 
     @model_validator(mode="after")
     def _one_source(self):

@@ -124,6 +124,23 @@ def state_key(step: Step) -> str:
     return hashlib.sha256("\0".join((step.task, step.code, step.block_key)).encode()).hexdigest()[:24]
 
 
+def sample_states(steps: Iterable[Step], limit: int) -> list[Step]:
+    """One step per distinct prompt (script, block and the plans tried before: plans proposed together were recorded
+    from one prompt), taken round-robin over the tasks so that every task is represented, at most ``limit``."""
+    seen, by_task = set(), {}
+    for step in steps:
+        key = (state_key(step), tuple(h.plan for h in step.history))
+        if key not in seen:
+            seen.add(key)
+            by_task.setdefault(step.task, []).append(step)
+    out, queues = [], list(by_task.values())
+    while len(out) < limit and any(queues):
+        for queue in queues:
+            if queue and len(out) < limit:
+                out.append(queue.pop(0))
+    return out
+
+
 def dedupe(steps: Iterable[Step]) -> list[Step]:
     """The first of each (state, action) pair: cache hits and repeated runs record the same step again."""
     seen, out = set(), []
