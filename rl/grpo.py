@@ -26,6 +26,7 @@ ADAPTER = "adapter"
 REWARDS_FILE = "rewards.jsonl"
 PLOT = "reward_curve.png"
 COMPLETION_CHARS = 400  # how much of each completion rewards.jsonl keeps
+MESSAGE_CHARS = 300  # and of the parse error or the run's error tail
 MIN_SECONDS = 1.0  # duration weighting counts an action that ran shorter (or not at all) as this long
 
 
@@ -136,7 +137,7 @@ class StepReward:
             line = {"step": global_step, "process": self.process, "step_id": s.step_id, "task": s.task,
                     "reward": r.reward, "status": r.status, "score": r.score, "prev_score": r.prev_score,
                     "gain": r.gain, "seconds": r.seconds, "cached": r.cached, "stages": r.stages, "plan": r.plan,
-                    "completion": text[:COMPLETION_CHARS]}
+                    "message": r.message[-MESSAGE_CHARS:], "completion": text[:COMPLETION_CHARS]}
             if self.weights is not None:
                 line["weight"] = round(self.weights[i], 4)
             lines.append(json.dumps(line) + "\n")
