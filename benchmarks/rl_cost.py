@@ -20,8 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from core.bench import load_suite  # noqa: E402
-from core.plugins import load_plugins  # noqa: E402
-from core.registry import build_registry  # noqa: E402
+from core.loading import installed_registry  # noqa: E402
 from rl.dataset import build_dataset  # noqa: E402
 from rl.evaluate import evaluate, hf_policy  # noqa: E402
 from rl.step import StepRunner  # noqa: E402
@@ -66,7 +65,7 @@ def main() -> int:
     if out.exists():
         shutil.rmtree(out)
     _, tasks, _ = load_suite(args.suite, only=args.tasks.split(","))
-    registry = build_registry(load_plugins())
+    registry = installed_registry()
     rows = []
     for task in tasks:
         seconds = episode(task.folder, out / task.name / "episode", policy)

@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core.dataprep import prepare_data
 from core.errors import UserError
@@ -28,7 +28,7 @@ from core.policy import TaskContext
 from core.scoring import score_predictions
 from core.store import RunStore
 from core.submission import frame_problems
-from core.task import PRIVATE_MARKERS, Task, one_line, read_yaml_mapping
+from core.task import PRIVATE_MARKERS, Task, read_model
 
 ANSWERS = Path("private") / "answers.csv"
 MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
@@ -95,11 +95,7 @@ def load_suite(path: str | Path, *, budget: float | None = None,
     """
     path = Path(path)
     where = str(path)
-    raw = read_yaml_mapping(path, SuiteError, "a suite.yaml (see bench/suite.yaml)")
-    try:
-        suite = Suite.model_validate(raw)
-    except ValidationError as exc:
-        raise SuiteError(one_line(where, exc, Suite)) from None
+    suite = read_model(path, Suite, SuiteError, "a suite.yaml (see bench/suite.yaml)")
     if budget is not None and budget <= 0:
         raise SuiteError("--budget: must be a positive number of seconds")
     base = path.resolve().parent

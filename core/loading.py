@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from core.errors import PluginError
 from core.plugins import load_plugins
 from core.registry import Registry, build_registry
 from core.task import Task, load_task, load_task_file
@@ -23,3 +24,19 @@ def load_with_plugins(task_path: str | Path, out: str | Path | None = None,
     registry.get("search backend", task.retrieval.name, f"{where}: retrieval.name")
     registry.get("executor", task.executor.name, f"{where}: executor.name")
     return task, registry
+
+
+def installed_registry() -> Registry:
+    """What the installed plugins register (minus MLESTAR_DISABLE_PLUGINS); a broken plugin is one clear error."""
+    host = load_plugins()
+    host.raise_errors()
+    return build_registry(host)
+
+
+def make_executor(registry: Registry, name: str, options: dict | None, out_dir: Path, where: str):
+    """The executor plugin ``name`` built with ``options``; bad options are one PluginError line naming ``where``."""
+    factory = registry.get("executor", name, f"{where}.name")
+    try:
+        return factory(dict(options or {}), out_dir=out_dir, store=None)
+    except (TypeError, ValueError) as exc:
+        raise PluginError(f"{where}.options: {exc}") from None

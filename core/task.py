@@ -163,13 +163,18 @@ def read_yaml_mapping(path: str | Path, error: type[Exception], what: str) -> di
     return raw
 
 
+def read_model(path: str | Path, model: type[BaseModel], error: type[Exception], what: str):
+    """A YAML file checked against ``model``; ``error`` with one line (``one_line``) when it does not fit."""
+    raw = read_yaml_mapping(path, error, what)
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise error(one_line(str(path), exc, model)) from None
+
+
 def load_task_file(path: str | Path) -> tuple[TaskFile, Path]:
     """Parse and schema-check task.yaml; returns the raw model and the folder relative paths resolve against."""
-    raw = read_yaml_mapping(path, TaskError, "a task.yaml (see examples/)")
-    try:
-        return TaskFile.model_validate(raw), Path(path).resolve().parent
-    except ValidationError as exc:
-        raise TaskError(one_line(str(path), exc, TaskFile)) from None
+    return read_model(path, TaskFile, TaskError, "a task.yaml (see examples/)"), Path(path).resolve().parent
 
 
 def one_line(where: str, exc: ValidationError, root: type[BaseModel]) -> str:

@@ -19,8 +19,7 @@ from loguru import logger
 from core.errors import UserError
 from core.files import write_atomic
 from core.local_llm import smollm2_dir
-from core.plugins import load_plugins
-from core.registry import build_registry
+from core.loading import installed_registry, make_executor
 
 COMMANDS = ("collect", "dataset", "evaluate")
 ADAPTER_FILE = "adapter_config.json"
@@ -171,24 +170,18 @@ def step_dataset(spec, rebuild: bool = False) -> dict:
 
 def make_runner(spec):
     """(StepRunner, executor) for train.yaml's executor and action format."""
-    from core.errors import PluginError
     from rl.step import StepRunner
 
-    host = load_plugins()
-    host.raise_errors()
-    registry = build_registry(host)
-    factory = registry.get("executor", spec.executor.name, "train.yaml: executor.name")
-    try:
-        executor = factory(dict(spec.executor.options), out_dir=spec.output / "executor")
-    except (TypeError, ValueError) as exc:
-        raise PluginError(f"train.yaml: executor.options: {exc}") from None
+    registry = installed_registry()
+    executor = make_executor(registry, spec.executor.name, spec.executor.options, spec.output / "executor",
+                             "train.yaml: executor")
     return StepRunner(executor, registry, spec.action_format, timeout=spec.timeout), executor
 
 
 def _expert_policies(spec) -> list:
     if not spec.sft.experts:
         return []
-    registry = build_registry(load_plugins())
+    registry = installed_registry()
     return [registry.get("policy", choice.name, f"train.yaml: sft.experts.{i}.name")(dict(choice.options))
             for i, choice in enumerate(spec.sft.experts)]
 

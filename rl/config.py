@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from core.errors import UserError
-from core.task import PluginChoice, one_line, read_yaml_mapping
+from core.task import PluginChoice, read_model
 from rl.grpo import GRPOSettings
 from rl.sft import SFTSettings
 
@@ -73,11 +73,7 @@ def load_train_file(path: str | Path, *, need_data: bool = True) -> TrainFile:
     """Parse and check train.yaml, with its relative paths resolved against its folder; ``need_data``: the stores or
     dataset it names must exist (not yet when experience is being collected)."""
     where = str(path)
-    raw = read_yaml_mapping(path, TrainError, "a train.yaml (see examples/train/train.yaml)")
-    try:
-        spec = TrainFile.model_validate(raw)
-    except ValidationError as exc:
-        raise TrainError(one_line(where, exc, TrainFile)) from None
+    spec = read_model(path, TrainFile, TrainError, "a train.yaml (see examples/train/train.yaml)")
     base = Path(path).resolve().parent
 
     def resolve(p: Path | None) -> Path | None:

@@ -14,8 +14,8 @@ from gymnasium.spaces import Text
 
 from core.errors import UserError
 from core.executor import Executor, RunRequest, RunResult
-from core.plugins import load_plugins
-from core.registry import Registry, build_registry
+from core.loading import installed_registry, make_executor
+from core.registry import Registry
 from plugins.llm import actions
 from rl.dataset import Step
 from rl.sources import steps_from_source
@@ -63,7 +63,7 @@ class RefineStepEnv(gymnasium.Env):
         self._by_id = {s.step_id: s for s in self.states}
         self._own_dir = tempfile.TemporaryDirectory(prefix="mlestar-env-") if out_dir is None else None
         self.executor = make_executor(registry, executor, executor_options,
-                                      Path(self._own_dir.name if self._own_dir else out_dir))
+                                      Path(self._own_dir.name if self._own_dir else out_dir), "RefineStepEnv executor")
         self._runs = LastRuns(self.executor)
         self.runner = StepRunner(self._runs, registry, fmt, timeout)
         self.fmt = fmt
@@ -129,21 +129,6 @@ class LastRuns:
     def run_many(self, requests: list[RunRequest]) -> list[RunResult]:
         self.last = self.executor.run_many(requests)
         return self.last
-
-
-def installed_registry() -> Registry:
-    """What the installed plugins register (minus MLESTAR_DISABLE_PLUGINS); a broken plugin is one clear error."""
-    host = load_plugins()
-    host.raise_errors()
-    return build_registry(host)
-
-
-def make_executor(registry: Registry, name: str, options: dict | None, out_dir: Path) -> Executor:
-    factory = registry.get("executor", name, "RefineStepEnv executor")
-    try:
-        return factory(dict(options or {}), out_dir=out_dir, store=None)
-    except (TypeError, ValueError) as exc:
-        raise EnvError(f"RefineStepEnv executor_options: {exc}") from None
 
 
 # A script's run depends on time (timeouts) and the machine, so gymnasium's step-determinism check does not apply.
