@@ -122,17 +122,22 @@ def fitting_rows(examples: Sequence[dict], tokenizer, max_length: int) -> list[d
 
 
 def _trainer(model, tokenizer, rows: list[dict], output_dir: Path, s: SFTSettings, callbacks: Sequence):
+    from dataclasses import fields
+
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    # transformers 5 renamed the option (the old name still works, with a warning); 4.x knows only the old one
+    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in {f.name for f in fields(SFTConfig)}
+                     else "gradient_checkpointing")
     config = SFTConfig(
         output_dir=str(output_dir), max_steps=s.max_steps or -1, num_train_epochs=s.epochs,
         learning_rate=s.learning_rate, per_device_train_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum, max_length=s.max_length, seed=s.seed, data_seed=s.seed,
-        logging_steps=s.logging_steps, bf16=s.bf16, gradient_checkpointing=s.gradient_checkpointing,
-        use_cpu=not _on_cuda(), completion_only_loss=True, packing=False, report_to="none", save_strategy="no",
-        push_to_hub=False,
+        logging_steps=s.logging_steps, bf16=s.bf16, use_cpu=not _on_cuda(), completion_only_loss=True,
+        packing=False, report_to="none", save_strategy="no", push_to_hub=False,
+        **{checkpointing: s.gradient_checkpointing},
     )
     lora = LoraConfig(r=s.lora_r, lora_alpha=s.lora_alpha, lora_dropout=s.lora_dropout,
                       target_modules=s.target_modules, task_type="CAUSAL_LM")
