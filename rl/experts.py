@@ -11,7 +11,6 @@ import numpy as np
 from loguru import logger
 
 from plugins.heuristic.plans import TAG
-from plugins.heuristic.policy import HeuristicPolicy
 from plugins.llm import actions
 from plugins.llm.policy import LLMUnavailable
 from plugins.llm.replies import ReplyError
@@ -82,7 +81,7 @@ def catalogue_actions(view: actions.StepView, fmt: str, size: int) -> list[actio
             out.append(actions.Action(plan=item["text"], op=op))
             continue
         tagged = f"{item['text']} (op: {item['op']} {json.dumps(item['args'], sort_keys=True)})"
-        block = HeuristicPolicy().implement_plan(view.ctx, view.code, view.block, tagged)
+        block = actions.block_of(view, actions.Action(plan=tagged, op=op))
         if block:
             out.append(actions.Action(plan=item["text"], op=op, block_source=block))
     return out
