@@ -17,9 +17,6 @@ from rl.sft import SFTError, SFTSettings, train_sft
 from rl.step import StepRunner, prompt_of, view_of
 
 PER_STATE = 2
-# A first step of trl's SFTTrainer took 42-50 s on this CPU with its default config (bf16 autocast and gradient
-# checkpointing on): a bound far above the fixed figure and far below that.
-FIRST_STEP_BOUND = 20.0
 
 
 class StepTimes(TrainerCallback):
@@ -101,7 +98,7 @@ def test_two_sft_steps_write_a_lora_adapter_that_loads_and_generates(fmt, exampl
                     callbacks=[timer])
     assert out == tmp_path / "adapter" and (out / "adapter_config.json").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["adapter"]  # the temporary training folder is gone
-    assert len(timer.seconds) == 2 and timer.seconds[0] < FIRST_STEP_BOUND, timer.seconds
+    assert len(timer.seconds) == 2, timer.seconds  # step times are a benchmark's business (docs/rl.md), not a test's
 
     model, tokenizer = load_causal_lm(smollm2_dir(), adapter=out, device="cpu")
     assert type(model).__name__ == "PeftModelForCausalLM"
