@@ -13,7 +13,9 @@ import yaml
 from sklearn.datasets import load_diabetes, load_iris
 
 ROOT = Path(__file__).resolve().parents[1]
-BUDGET = {"total_seconds": 150, "run_timeout": 60, "models": 2, "plans": 3, "outer_steps": 2, "ensemble_rounds": 0,
+# A generous clock: the runs end when their plans are done (about a minute), and under load a script still gets
+# its full run_timeout instead of what a nearly spent budget leaves (which times every refinement step out).
+BUDGET = {"total_seconds": 600, "run_timeout": 60, "models": 2, "plans": 3, "outer_steps": 2, "ensemble_rounds": 0,
           "debug_retries": 0}
 
 
