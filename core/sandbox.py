@@ -14,6 +14,7 @@ from pathlib import Path
 # Variables a script may inherit: locale and the BLAS switches some processors need for correct results.
 PASSTHROUGH = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
+CPU_TOPOLOGY = "/sys/devices/system/cpu"
 
 
 def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -23,7 +24,10 @@ def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None
         "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"), "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", "HF_HUB_OFFLINE": "1",
-        **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        # LOKY_MAX_CPU_COUNT caps joblib's cpu_count, which LightGBM's default n_jobs reads instead of OMP_NUM_THREADS;
+        # without it two parallel scripts each spin one OpenMP thread per core and crawl (60 s instead of 1 s).
+        **{k: str(threads) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "LOKY_MAX_CPU_COUNT")},
     })
     env.update(extra or {})
     return env
@@ -60,6 +64,8 @@ def isolated_command(cmd: list[str], workdir: Path, input_dir: Path, network: bo
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if not network:
         args.append("--unshare-net")
+    if Path(CPU_TOPOLOGY).is_dir():  # read by lscpu, so joblib counts physical cores instead of warning on stderr
+        args += ["--ro-bind", CPU_TOPOLOGY, CPU_TOPOLOGY]
     for d in SYSTEM_DIRS:
         p = Path(d)
         if p.is_symlink():

@@ -89,8 +89,9 @@ def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: b
             logger.info("nothing left to resume: the graph had finished; rewriting the outputs")
         else:
             with ProgressView(rc, enabled=show_progress) as view:
+                # sync: a step's checkpoint is on disk before the next starts, so a kill never costs finished work
                 for mode, chunk in graph.stream(None if resume and snapshot.next else {}, config,
-                                                stream_mode=["custom", "updates"]):
+                                                stream_mode=["custom", "updates"], durability="sync"):
                     view.update(mode, chunk)
         state = graph.get_state(config).values
     finally:

@@ -3,6 +3,7 @@ bubblewrap sandbox keeps from a script (other files, secrets in the environment,
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from pathlib import Path
@@ -274,6 +275,24 @@ def test_secrets_in_the_parent_environment_are_not_visible_to_a_script(isolation
 
     assert result.stdout_tail.splitlines() == ["OPENAI_API_KEY = (unset)", "HF_TOKEN = (unset)",
                                                "AWS_SECRET_ACCESS_KEY = (unset)", "ALLOWED_BY_USER = yes"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_script_gets_its_share_of_the_cores_in_every_library_that_picks_a_thread_count(workers, inputs, executor):
+    # LightGBM's default n_jobs asks joblib, not OMP_NUM_THREADS: unbounded, two parallel scripts each spun one
+    # OpenMP thread per core and a 1 s fit took 60 s.
+    code = """\
+        import os, joblib
+        from lightgbm import LGBMRegressor
+        print("omp", os.environ["OMP_NUM_THREADS"])
+        print("joblib", joblib.cpu_count(), joblib.cpu_count(only_physical_cores=True))
+        print("lightgbm", LGBMRegressor()._process_n_jobs(None), LGBMRegressor()._process_n_jobs(-1))
+    """
+    result = executor(workers=workers).run(request(code, inputs, check_submission=False))
+
+    share = max(1, (os.cpu_count() or 1) // workers)
+    assert result.stdout_tail.splitlines() == [f"omp {share}", f"joblib {share} {share}", f"lightgbm {share} {share}"]
+    assert "physical cores" not in result.stderr_tail  # joblib could read the CPU topology, even inside bwrap
 
 
 CONNECT = """\
