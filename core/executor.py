@@ -111,6 +111,11 @@ class ExecutorOptions:
         return cls(**options)
 
 
+# Outcomes that say as much about the machine's load at the time as about the script: a later executor (a new run, a
+# resumed one, a training stage) runs such a script again instead of serving them from the cache.
+LOAD_DEPENDENT = frozenset({Status.TIMEOUT, Status.OOM})
+
+
 class Executor:
     """Base of every executor plugin: subclasses implement ``execute`` (run one script in ``workdir``); this class
     adds the content-hash cache, parallelism, and the run-store record of each attempt."""
@@ -125,6 +130,7 @@ class Executor:
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._fingerprints: dict[tuple, str] = {}
+        self._seen_here: set[str] = set()  # keys this executor ran itself (see LOAD_DEPENDENT)
 
     def execute(self, request: RunRequest, workdir: Path) -> RunResult:  # pragma: no cover - interface
         raise NotImplementedError
@@ -136,14 +142,17 @@ class Executor:
         started = time.time()
         with self._lock_for(key):
             done = workdir / "result.json"
-            if self.options.cache and done.is_file():
-                result = RunResult.from_json(done.read_text())
+            result = RunResult.from_json(done.read_text()) if self.options.cache and done.is_file() else None
+            if result is not None and result.status in LOAD_DEPENDENT and key not in self._seen_here:
+                result = None  # timed out (or was killed) on a machine as busy as it was then: try again now
+            if result is not None:
                 result.cached = True
             else:
                 result = self.execute(request, workdir)
                 result.cache_key = key
                 self._check_outputs(request, result)
                 write_atomic(done, result.to_json())
+                self._seen_here.add(key)
         if self.store is not None:
             result.attempt_id = self.store.add_attempt(
                 run_id=self.run_id, node=request.node, parent_id=request.parent_id, plan=request.plan,

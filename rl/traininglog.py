@@ -4,6 +4,8 @@ the curves (reward mean ± std, loss, KL: whichever were logged) drawn from it w
 from __future__ import annotations
 
 import json
+import resource
+import sys
 import time
 from pathlib import Path
 
@@ -16,9 +18,9 @@ PANELS = (("reward (mean ± std)", "reward", "reward_std"), ("loss", "loss", Non
 
 
 class TrainingLog(TrainerCallback):
-    """Appends each record the trainer logs (with its global ``step`` and ``seconds`` since training began) to
-    ``<out_dir>/metrics.jsonl`` and draws ``<out_dir>/<plot_name>`` at train end. A new training run starts a new
-    file: a plot of two runs' records in one would draw nonsense."""
+    """Appends each record the trainer logs (with its global ``step``, ``seconds`` since training began and the
+    process's ``peak_rss_gb``) to ``<out_dir>/metrics.jsonl`` and draws ``<out_dir>/<plot_name>`` at train end. A new
+    training run starts a new file: a plot of two runs' records in one would draw nonsense."""
 
     def __init__(self, out_dir: str | Path, plot_name: str = "curves.png"):
         self.out_dir = Path(out_dir)
@@ -35,13 +37,20 @@ class TrainingLog(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
             return
-        record = {"step": state.global_step, "seconds": round(time.monotonic() - self.started, 2), **logs}
+        record = {"step": state.global_step, "seconds": round(time.monotonic() - self.started, 2),
+                  "peak_rss_gb": peak_rss_gb(), **logs}
         with self.metrics.open("a") as f:
             f.write(json.dumps(record, default=float) + "\n")
 
     def on_train_end(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self.metrics.is_file():
             plot_curves(self.metrics, self.png)
+
+
+def peak_rss_gb() -> float:
+    """The most resident memory this process has held so far, in GiB (so a log shows where memory grew)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**30 if sys.platform == "darwin" else 2**20), 3)  # bytes on macOS, KiB on Linux
 
 
 def read_metrics(metrics_jsonl: str | Path) -> list[dict]:

@@ -182,6 +182,18 @@ def test_the_cache_survives_a_new_executor_on_the_same_output_folder(inputs, exe
     assert second.cached and second.stdout_tail == first.stdout_tail
 
 
+def test_a_timeout_is_cached_only_for_the_executor_that_saw_it(inputs, executor):
+    # a timeout says how busy the machine was as much as what the script does: a later run tries again
+    slow = "import time\ntime.sleep(5)\n"
+    first = executor()
+    timed_out = first.run(request(slow, inputs, timeout=1, check_submission=False))
+    again = first.run(request(slow, inputs, timeout=1, check_submission=False))
+    later = executor().run(request(slow, inputs, timeout=1, check_submission=False))
+
+    assert [r.status for r in (timed_out, again, later)] == [Status.TIMEOUT] * 3
+    assert [r.cached for r in (timed_out, again, later)] == [False, True, False]
+
+
 def test_changing_one_byte_of_the_data_runs_the_script_again(inputs, executor):
     run = executor()
     first = run.run(request(STAMPED, inputs, check_submission=False))

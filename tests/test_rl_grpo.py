@@ -36,10 +36,12 @@ def test_vllm_is_refused_on_cpu():
         GRPOSettings(use_vllm=True).for_device(cuda=False)
 
 
-def test_device_defaults_turn_bf16_and_checkpointing_off_on_cpu():
-    settings = GRPOSettings().for_device(cuda=False)
+def test_device_defaults_turn_bf16_and_checkpointing_off_and_pass_one_completion_at_a_time_on_cpu():
+    settings = GRPOSettings(prompts_per_step=2, num_generations=4).for_device(cuda=False)
 
-    assert (settings.bf16, settings.gradient_checkpointing) == (False, False)
+    assert (settings.bf16, settings.gradient_checkpointing, settings.micro_batch) == (False, False, 1)
+    assert settings.batch_shape(processes=1) == (1, 8)  # the 8 completions of a step: 8 passes, one optimizer step
+    assert GRPOSettings(micro_batch=4).for_device(cuda=False).micro_batch == 4  # a chosen size stays
 
 
 def test_a_loss_only_log_plots(tmp_path):
@@ -134,6 +136,8 @@ def test_grpo_logs_reward_loss_and_kl_per_step_and_plots_the_reward_curve(grpo_r
     for r in per_step:
         assert {"reward_std", "loss", "kl", "execution/wall_seconds"} <= set(r)
         assert 0.0 <= r["reward"] <= 1.0
+        assert 0.3 < r["peak_rss_gb"] < 24  # at least the model's weights, at most this machine
+    assert per_step[0]["peak_rss_gb"] <= per_step[1]["peak_rss_gb"]
     assert (grpo_run["out"] / "reward_curve.png").read_bytes().startswith(PNG_MAGIC)
 
 

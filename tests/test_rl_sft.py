@@ -12,6 +12,7 @@ from core.local_llm import load_causal_lm, smollm2_dir
 from core.plugins import load_plugins
 from core.registry import build_registry
 from plugins.llm import actions
+from plugins.policy_hf import HFPolicy
 from rl.experts import candidates, expert_examples, is_recorded, most_diverse
 from rl.sft import SFTError, SFTSettings, train_sft
 from rl.step import StepRunner, prompt_of, view_of
@@ -107,6 +108,28 @@ def test_two_sft_steps_write_a_lora_adapter_that_loads_and_generates(fmt, exampl
     with torch.no_grad():
         generated = model.generate(**prompt, max_new_tokens=6, do_sample=False)
     assert generated.shape[1] > prompt["input_ids"].shape[1]
+
+
+@pytest.mark.slow
+def test_an_adapter_fitted_to_one_demonstration_makes_the_hf_policy_plan_and_write_that_action(fmt, examples,
+                                                                                             step_splits, tmp_path):
+    # The whole path a trained adapter takes in a run: the pipeline's plan_refinement call builds the trainer's
+    # prompt from its own arguments, the adapter answers, the reply parses into an untried action, and
+    # implement_plan turns it into the block the demonstration would have produced.
+    example = min(examples, key=lambda e: len(str(e)))
+    step = next(s for s in step_splits["train"] if s.step_id == example["step_id"])
+    view = view_of(step)
+    taught = actions.parse(example["completion"][0]["content"], view, fmt)
+    adapter = train_sft(smollm2_dir(), [example], tmp_path / "adapter",
+                        SFTSettings(max_steps=25, learning_rate=3e-3, lora_r=16, lora_alpha=32, lora_dropout=0.0))
+
+    policy = HFPolicy({"adapter": str(adapter), "action_format": fmt})
+    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, n=1)
+
+    assert plans == [taught.plan]
+    block = policy.implement_plan(step.context, step.code, step.block, plans[0])
+    assert block == actions.block_of(view, taught)
+    assert actions.apply(view, taught) not in (None, step.code)
 
 
 def test_training_refuses_to_replace_a_folder_that_is_not_an_adapter(tmp_path):
