@@ -94,7 +94,10 @@ def main() -> int:
         print("| policy | final validation score | exit | wall s |")
         print("|---|---|---|---|")
         for label, adapter in (("base", None), ("trained adapter", spec.output / "adapter")):
-            options = {"action_format": spec.action_format, "max_tokens": {"plan_refinement": 64}}
+            # the model plans the refinements (the role it was trained for); the heuristic writes the drafts, as it
+            # did in the runs the experience came from, so the two runs differ only in the refinement policy
+            options = {"action_format": spec.action_format, "answer_roles": ["plan_refinement"],
+                       "max_tokens": {"plan_refinement": 64}}
             if base is not None:
                 options["model"] = str(base)
             if adapter is not None:

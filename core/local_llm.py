@@ -128,3 +128,22 @@ def load_causal_lm(path_or_id: str | Path, adapter: str | Path | None = None, de
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def merge_adapter(base: str | Path, adapter: str | Path, dest: str | Path) -> Path:
+    """A standalone model folder at ``dest``: ``base`` with the LoRA ``adapter`` merged into its weights (kept in the
+    base checkpoint's dtype), and the tokenizer. It needs no peft, so vLLM, `transformers serve` or a GGUF converter
+    for Ollama serve it like any model. Written beside ``dest`` and renamed into place."""
+    from core.files import folder_atomic
+
+    dest = Path(dest)
+    if dest.exists() and not (dest / "config.json").is_file():
+        raise LocalModelError(f"{dest}: exists and is not a model folder; choose another output folder")
+    model, tokenizer = load_causal_lm(base, adapter=adapter, device="cpu", dtype="auto")
+    if not hasattr(model, "merge_and_unload"):
+        raise LocalModelError(f"{adapter}: not a LoRA adapter that can be merged")
+    merged = model.merge_and_unload()
+    with folder_atomic(dest) as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return dest

@@ -1,4 +1,4 @@
-"""The training command: ``python -m core.train [collect | dataset | evaluate] train.yaml``.
+"""The training command: ``python -m core.train [collect | dataset | evaluate | export] train.yaml``.
 
 A second composition root beside core/run.py: it wires train.yaml, the plugin host and the rl/ layer together.
 Every stage writes into the output folder and is skipped when its result is there, so a killed run goes on where it
@@ -11,17 +11,16 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from loguru import logger
 
 from core.errors import UserError
-from core.files import write_atomic
+from core.files import folder_atomic, write_atomic
 from core.local_llm import smollm2_dir
 from core.loading import installed_registry, make_executor
 
-COMMANDS = ("collect", "dataset", "evaluate")
+COMMANDS = ("collect", "dataset", "evaluate", "export")
 ADAPTER_FILE = "adapter_config.json"
 
 
@@ -33,15 +32,18 @@ def main(argv: list[str] | None = None) -> int:
                     "GRPO a LoRA adapter (docs/rl.md).")
     parser.add_argument("command", nargs="?", choices=(*COMMANDS, "train"), default="train",
                         help="collect: run the pipeline over the suite; dataset: build the step dataset; "
-                             "evaluate: mean reward on held-out states; train (default): dataset, SFT, GRPO")
+                             "evaluate: mean reward on held-out states; export: the base model with the adapter "
+                             "merged in, for an OpenAI-compatible server; train (default): dataset, SFT, GRPO")
     parser.add_argument("train_yaml", help="path of train.yaml")
     parser.add_argument("--adapter", action="append", default=[],
-                        help="evaluate: an adapter folder to score (repeatable; the base model is always scored)")
+                        help="evaluate: an adapter folder to score (repeatable; the base model is always scored); "
+                             "export: the adapter to merge (default: the output's adapter/)")
+    parser.add_argument("--out", default=None, help="export: the model folder to write (default: <output>/merged)")
     if argv and argv[0] not in (*COMMANDS, "train", "-h", "--help"):
         argv = ["train", *argv]
     args = parser.parse_args(argv)
     try:
-        return {"collect": cmd_collect, "dataset": cmd_dataset, "evaluate": cmd_evaluate,
+        return {"collect": cmd_collect, "dataset": cmd_dataset, "evaluate": cmd_evaluate, "export": cmd_export,
                 "train": cmd_train}[args.command](args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -147,6 +149,26 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from core.local_llm import merge_adapter
+    from rl.config import load_train_file
+
+    spec = load_train_file(args.train_yaml, need_data=False)
+    if len(args.adapter) > 1:
+        raise UserError("export: give one --adapter")
+    adapter = Path(args.adapter[0]) if args.adapter else spec.output / "adapter"
+    if not (adapter / ADAPTER_FILE).is_file():
+        raise UserError(f"--adapter: {adapter} is not a PEFT adapter folder (no {ADAPTER_FILE}); train one first "
+                        f"(`python -m core.train {args.train_yaml}`)")
+    dest = Path(args.out) if args.out else spec.output / "merged"
+    base = str(spec.base_model or smollm2_dir())
+    merge_adapter(base, adapter, dest)
+    print(f"model: {dest}\nserve it, e.g. `vllm serve {dest}` or `transformers serve {dest}`, and use it in task.yaml:\n"
+          f"  policy: {{name: openai, options: {{base_url: http://127.0.0.1:8000/v1, model: {dest}, "
+          f"action_format: {spec.action_format}}}}}")
+    return 0
+
+
 # --- stages ---------------------------------------------------------------------------------------------------
 
 def load_spec(args):
@@ -196,12 +218,8 @@ def _seeded(section, seed: int, extra: tuple[str, ...]):
 
 def _publish(adapter: Path, dest: Path) -> Path:
     """A copy of the final adapter at ``dest``, swapped in whole."""
-    tmp = Path(tempfile.mkdtemp(prefix=".adapter-", dir=dest.parent))
-    shutil.copytree(adapter, tmp / "a")
-    if dest.exists():
-        shutil.rmtree(dest)
-    (tmp / "a").rename(dest)
-    shutil.rmtree(tmp, ignore_errors=True)
+    with folder_atomic(dest) as tmp:
+        shutil.copytree(adapter, tmp, dirs_exist_ok=True)
     return dest
 
 

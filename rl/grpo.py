@@ -5,10 +5,7 @@ whole-episode rollouts. Writes the adapter, metrics.jsonl, reward_curve.png and 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -18,6 +15,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UserError
+from core.files import folder_atomic
 from rl.dataset import Step
 from rl.step import StepRunner, prompt_of
 from rl.traininglog import TrainingLog
@@ -287,20 +285,8 @@ def _trainer_class(duration_weighting: bool):
 
 def _save_adapter(model, dest: Path) -> None:
     """Only the trained adapter (trl adds a frozen ``ref`` copy beside it), written whole or not at all."""
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
-    try:
+    with folder_atomic(dest) as tmp:
         model.save_pretrained(str(tmp), selected_adapters=["default"])
-        tmp.chmod(0o755)  # mkdtemp's folders are private; the adapter is not
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}-old-", dir=dest.parent))
-            os.replace(dest, old / dest.name)
-            os.replace(tmp, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextmanager

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 # A failing script earns up to this much, in proportion to the stages it finished (load, preprocess, model, train,
 # predict); a valid run earns at least this much, so a script that runs always beats one that fails.
 PARTIAL_CREDIT = 0.2
-# Neutral outcomes (timeout, out of memory, an action that changes nothing) earn what a zero gain earns.
+# Neutral outcomes (timeout, out of memory, an action that changes nothing: ML-Agent's corner cases) earn what a zero
+# gain earns.
 NEUTRAL = PARTIAL_CREDIT + (1 - PARTIAL_CREDIT) * 0.5
 # How many "typical gains" of the task move the sigmoid from 0.5 to σ(1) ≈ 0.73.
 GAIN_SLOPE = 1.0
@@ -23,7 +24,7 @@ NEUTRAL_STATUSES = ("timeout", "out_of_memory")
 @dataclass(frozen=True)
 class Outcome:
     """What happened to one action. ``status`` is a core.executor.Status value, or ``malformed`` (the reply was not
-    an action) or ``no_op`` (it parsed but changed nothing / could not be applied to the block)."""
+    an action for this block: unparsable, or an op or args that do not fit it) or ``no_op`` (it changed nothing)."""
 
     status: str
     score: float | None = None

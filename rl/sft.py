@@ -3,7 +3,6 @@ peft, loss on the completion only. Full scale on CUDA (bf16, gradient checkpoint
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UserError
+from core.files import folder_atomic
 from core.local_llm import default_device, load_causal_lm
 
 ADAPTER_FILE = "adapter_config.json"
@@ -84,15 +84,15 @@ def train_sft(base_model: str | Path, examples: Sequence[dict], out_dir: str | P
     model, tokenizer = load_causal_lm(base_model)
     rows = fitting_rows(examples, tokenizer, settings.max_length)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-", dir=out_dir.parent))
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-train-", dir=out_dir.parent))
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
-        trainer = _trainer(model, tokenizer, rows, work / "trainer", settings, callbacks)
+        trainer = _trainer(model, tokenizer, rows, work, settings, callbacks)
         trainer.train()
-        trainer.model.save_pretrained(work / "adapter")
-        tokenizer.save_pretrained(work / "adapter")
-        _replace(work / "adapter", out_dir)
+        with folder_atomic(out_dir) as adapter:
+            trainer.model.save_pretrained(adapter)
+            tokenizer.save_pretrained(adapter)
     finally:
         torch.set_num_threads(threads)
         shutil.rmtree(work, ignore_errors=True)
@@ -143,14 +143,3 @@ def _trainer(model, tokenizer, rows: list[dict], output_dir: Path, s: SFTSetting
                       target_modules=s.target_modules, task_type="CAUSAL_LM")
     return SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows), processing_class=tokenizer,
                       peft_config=lora, callbacks=list(callbacks))
-
-
-def _replace(new: Path, dest: Path) -> None:
-    """Move folder ``new`` to ``dest``; an adapter already there is moved aside first and deleted after."""
-    old = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}-old-{os.getpid()}")
-        os.rename(dest, old)
-    os.rename(new, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -79,10 +79,13 @@ class StepRunner:
         except ReplyError as exc:
             return self._result(step, Outcome("malformed"), plan="", message=str(exc)), "", ""
         code = actions.apply(view, action)
+        if code is None and not actions.restates(view, action):  # another block kind's op, args outside its options
+            return (self._result(step, Outcome("malformed"), plan=action.plan,
+                                 message=f"the action does not fit the {step.block_kind} block: an op for another "
+                                         f"kind of block, or args outside its options"), "", action.plan)
         if code is None or code == step.code:
             return (self._result(step, Outcome("no_op", prev_score=step.prev_score), plan=action.plan,
-                                 message="the action does not apply to this block or changes nothing"),
-                    "", action.plan)
+                                 message="the action changes nothing in the block"), "", action.plan)
         try:
             return None, instrument(code), action.plan
         except SpliceError:

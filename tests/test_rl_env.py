@@ -89,6 +89,24 @@ def test_a_malformed_reply_earns_nothing_and_runs_no_script(fmt, reply, step_spl
     assert info["stdout_tail"] == info["stderr_tail"] == ""
 
 
+@pytest.mark.slow
+def test_an_op_that_does_not_fit_the_block_is_malformed_and_one_that_changes_nothing_is_neutral(step_splits,
+                                                                                                make_env):
+    # A GRPO run showed why the first is not a no-op: paid the neutral 0.6, invented args ({"encoding": "affored"})
+    # out-earned real actions that lost a little.
+    state = next(s for s in step_splits["train"] + step_splits["eval"] if s.block_kind == "preprocess")
+    env = make_env(steps=[state], fmt="structured")
+    cases = {'{"op": "set_preprocess", "args": {"encoding": "affored"}}': ("malformed", 0.0),
+             '{"op": "set_preprocess", "args": {"RobustImpute": false}}': ("malformed", 0.0),
+             '{"op": "set_train", "args": {"folds": 3}}': ("malformed", 0.0),  # an op for another kind of block
+             '{"op": "set_preprocess", "args": {}}': ("no_op", NEUTRAL)}
+    for reply, expected in cases.items():
+        env.reset(seed=0)
+        _, earned, _, _, info = env.step(reply)
+        assert (info["status"], earned, info["seconds"]) == (*expected, 0.0), (reply, info["message"])
+        assert info["message"]
+
+
 # --- drawing states --------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -101,16 +101,21 @@ class HeuristicPolicy:
 
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
         ctx = self._ctx(ctx)
-        parsed = plans.parse_plan(plan)
-        spec = block_spec(block.source, block.kind)
-        if parsed is None or spec is None:
-            return None
-        preprocess = repair.specs_of(code).get("preprocess")
-        new = plans.apply_op(ctx, block.kind, spec, *parsed,
-                             preprocess if isinstance(preprocess, PreprocessSpec) else None)
+        spec, new = self.specs_for(ctx, code, block, plan)
         if new is None or new == spec:
             return None
         return _rendered(ctx, block, new)
+
+    def specs_for(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> tuple:
+        """(the block's spec, the spec the plan's op makes of it); either is None when there is none (a block this
+        policy did not write, a plan without an op, an op or args that do not fit the block)."""
+        parsed = plans.parse_plan(plan)
+        spec = block_spec(block.source, block.kind)
+        if parsed is None or spec is None:
+            return spec, None
+        preprocess = repair.specs_of(code).get("preprocess")
+        return spec, plans.apply_op(self._ctx(ctx), block.kind, spec, *parsed,
+                                    preprocess if isinstance(preprocess, PreprocessSpec) else None)
 
     # --- debugging and checks ------------------------------------------------------------------------------------
 

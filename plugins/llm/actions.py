@@ -179,6 +179,14 @@ def apply(view: StepView, action: Action) -> str | None:
         return None
 
 
+def restates(view: StepView, action: Action) -> bool:
+    """Whether a structured action fits the block but asks for the settings it already has (a no-op, not an error)."""
+    if action.op is None:
+        return False
+    spec, new = HeuristicPolicy().specs_for(view.ctx, view.code, view.block, action.plan)
+    return new is not None and new == spec
+
+
 def block_of(view: StepView, action: Action) -> str | None:
     """The target block's new source: the free action's own block, or the heuristic implementer's code for the
     structured action's op (None when the op does not fit the block)."""
