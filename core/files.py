@@ -1,4 +1,4 @@
-"""Atomic writes of files and folders: a reader (or a resumed run) sees the old one or the new one, never half of one."""
+"""Atomic writes of files and folders: a reader (or a resumed run) sees the old one or the new one, never half."""
 
 from __future__ import annotations
 

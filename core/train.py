@@ -163,7 +163,8 @@ def cmd_export(args) -> int:
     dest = Path(args.out) if args.out else spec.output / "merged"
     base = str(spec.base_model or smollm2_dir())
     merge_adapter(base, adapter, dest)
-    print(f"model: {dest}\nserve it, e.g. `vllm serve {dest}` or `transformers serve {dest}`, and use it in task.yaml:\n"
+    print(f"model: {dest}\nserve it, e.g. `vllm serve {dest}` or `transformers serve {dest}`, and use it in "
+          f"task.yaml:\n"
           f"  policy: {{name: openai, options: {{base_url: http://127.0.0.1:8000/v1, model: {dest}, "
           f"action_format: {spec.action_format}}}}}")
     return 0

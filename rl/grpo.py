@@ -36,9 +36,10 @@ class GRPOSettings(BaseModel):
     """What one GRPO run does. A step samples ``prompts_per_step`` states and ``num_generations`` actions for each
     (the group whose rewards GRPO compares); ``micro_batch`` completions go through one forward/backward pass (default:
     all of a device's share at once on CUDA, 1 on CPU: there 8 SmolLM2 completions of ~900 tokens in one pass held
-    12 GB at the peak, and glibc kept most of it; one at a time held 2.7 GB). ``lora_*`` shape a fresh adapter (unused when training goes on from one).
-    ``duration_weighting`` scales each action's advantage by its execution time (``duration_weights``). ``bf16`` and
-    ``gradient_checkpointing`` default to on with CUDA, off on CPU; ``use_vllm`` needs CUDA."""
+    12 GB at the peak, and glibc kept most of it; one at a time held 2.7 GB). ``lora_*`` shape a fresh adapter
+    (unused when training goes on from one). ``duration_weighting`` scales each action's advantage by its execution
+    time (``duration_weights``). ``bf16`` and ``gradient_checkpointing`` default to on with CUDA, off on CPU;
+    ``use_vllm`` needs CUDA."""
 
     model_config = ConfigDict(extra="forbid")
 

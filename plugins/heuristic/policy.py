@@ -100,11 +100,10 @@ class HeuristicPolicy:
         return plans.rank_ops(ops, history, base, ctx.maximize, n)
 
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
-        ctx = self._ctx(ctx)
         spec, new = self.specs_for(ctx, code, block, plan)
         if new is None or new == spec:
             return None
-        return _rendered(ctx, block, new)
+        return _rendered(self._ctx(ctx), block, new)
 
     def specs_for(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> tuple:
         """(the block's spec, the spec the plan's op makes of it); either is None when there is none (a block this
