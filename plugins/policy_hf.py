@@ -79,7 +79,8 @@ class HFPolicy(LLMPolicy):
             self._load_error = exc
             raise
 
-    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1) -> list[Completion]:
+    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1,
+                 temperature: float | None = None) -> list[Completion]:
         import torch
 
         with self._lock:
@@ -91,13 +92,14 @@ class HFPolicy(LLMPolicy):
             began = time.perf_counter()
             inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                    return_dict=True).to(model.device)
-            sample = self.temperature > 0
+            temperature = self.temperature if temperature is None else temperature
+            sample = temperature > 0
             settings = {"max_new_tokens": max_tokens, "do_sample": sample, "num_return_sequences": n if sample else 1,
                         "pad_token_id": tokenizer.pad_token_id, "max_time": self.timeout}
             if self.repetition_penalty != 1.0:
                 settings["repetition_penalty"] = self.repetition_penalty
             if sample:
-                settings["temperature"] = self.temperature
+                settings["temperature"] = temperature
             else:  # greedy: no sampling knobs, so generation_config's do not trigger warnings either
                 settings.update(temperature=None, top_p=None, top_k=None)
             try:

@@ -77,21 +77,23 @@ class OpenAIPolicy(LLMPolicy):
                                              max_retries=0)  # retries are ours: backoff we control, then fallback
             return self._client
 
-    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1) -> list[Completion]:
-        replies = self._request(messages, max_tokens, n)
+    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1,
+                 temperature: float | None = None) -> list[Completion]:
+        temperature = self.temperature if temperature is None else temperature
+        replies = self._request(messages, max_tokens, n, temperature)
         # servers that ignore ``n`` (transformers serve, some proxies) answer once: draw the rest one by one
         while len(replies) < n:
-            more = self._request(messages, max_tokens, 1)
+            more = self._request(messages, max_tokens, 1, temperature)
             if not more:
                 break
             replies += more
         return replies[:n]
 
-    def _request(self, messages: list[dict], max_tokens: int, n: int) -> list[Completion]:
+    def _request(self, messages: list[dict], max_tokens: int, n: int, temperature: float) -> list[Completion]:
         import openai
 
         kwargs = {"model": self.model, "messages": messages, "max_tokens": max_tokens,
-                  "temperature": self.temperature}
+                  "temperature": temperature}
         if n > 1:
             kwargs["n"] = n
         last = None

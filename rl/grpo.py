@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +49,8 @@ class GRPOSettings(BaseModel):
     num_generations: int = Field(4, ge=2)
     micro_batch: int | None = Field(None, ge=1)
     learning_rate: float = Field(5e-5, gt=0)
+    # transformers' scheduler names; "constant" keeps the step size of a short run from decaying to nothing
+    lr_scheduler: Literal["linear", "cosine", "constant"] = "linear"
     beta: float = Field(0.04, ge=0)  # KL coefficient; 0 drops the reference model (and the KL curve)
     temperature: float = Field(0.9, gt=0)
     max_prompt_length: int = Field(1024, ge=16)  # states whose prompt is longer are left out, not cut
@@ -248,7 +251,8 @@ def _config(settings: GRPOSettings, out_dir: Path, micro: int, accumulation: int
     return GRPOConfig(
         output_dir=str(out_dir), max_steps=settings.max_steps, per_device_train_batch_size=micro,
         gradient_accumulation_steps=accumulation, num_generations=settings.num_generations,
-        learning_rate=settings.learning_rate, beta=settings.beta, temperature=settings.temperature,
+        learning_rate=settings.learning_rate, lr_scheduler_type=settings.lr_scheduler, beta=settings.beta,
+        temperature=settings.temperature,
         max_completion_length=settings.max_completion_length, seed=settings.seed,
         logging_steps=settings.logging_steps, bf16=settings.bf16,
         activation_checkpointing=settings.gradient_checkpointing, use_vllm=settings.use_vllm, vllm_mode="colocate",

@@ -22,7 +22,10 @@ def train(*args, cwd=ROOT) -> subprocess.CompletedProcess:
     ("action_format: fancy\ndata: {dataset: ds}\n", "action_format: input should be 'structured' or 'free'"),
     ("data: {}\n", "give data.stores (run stores to build the step dataset from) or data.dataset"),
     ("data: {stores: [missing-runs]}\n", "data.stores.0: "),
-    ("data: {dataset: ds}\nrl: {num_generations: 1}\n", "rl.num_generations: input should be greater than or equal to 2"),
+    ("data: {dataset: ds}\nrl: {num_generations: 1}\n",
+     "rl.num_generations: input should be greater than or equal to 2"),
+    ("data: {dataset: ds}\nrl: {lr_scheduler: warmup}\n",
+     "rl.lr_scheduler: input should be 'linear', 'cosine' or 'constant'"),
     ("data: [1, 2]\n", "data: input should be a valid dictionary"),
     ("- a list\n", "the top level must be a mapping"),
 ])

@@ -37,8 +37,8 @@ DEFAULT_MAX_PROMPT_CHARS = {
 }
 WHOLE_SCRIPT_ROLES = ("merge", "debug", "fix_leakage", "use_all_data")  # the reply repeats the script it was given
 CHARS_PER_TOKEN = 3.0  # Python source, conservatively: what a script of N characters costs to write back
-COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "parse_retries", "prices", "action_format",
-                  "answer_roles")
+COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "retry_temperature", "parse_retries", "prices",
+                  "action_format", "answer_roles")
 ACTION_FORMATS = ("roles", *actions.FORMATS)
 # plan_refinement's reply in an action format: one short JSON object, or a plan line and a whole block
 ACTION_MAX_TOKENS = {"structured": 96,
@@ -68,15 +68,18 @@ class LLMPolicy:
     - ``max_prompt_chars``: the same for the prompt's length in characters (task text, code and histories are cut);
     - ``temperature``: sampling temperature (0: greedy); roles that want several samples draw them when > 0;
     - ``parse_retries``: how often an unusable reply is retried with the parse error shown (default 1);
+    - ``retry_temperature``: the temperature a greedy policy's retries sample at (default 0.7; 0 keeps them greedy):
+      a greedy model asked the same prompt again gives the same refused reply;
     - ``prices``: ``{input: $/token, output: $/token}``, read by ``plugins.llm.usage.usage_summary``;
     - ``action_format``: how ``plan_refinement`` asks (default ``roles``: its prompt template, a list of plans).
       ``structured`` and ``free`` ask exactly the prompt the step-wise RL trainer trains an adapter on
       (``plugins.llm.actions``, not cut to ``max_prompt_chars``) and parse its one action per reply (``n`` replies
       are sampled when temperature > 0, else one is asked for); an action already tried on the block, or a
-      structured op the heuristic cannot apply to it, is a parse error. ``structured``: the reply names a catalogue
-      op, and ``implement_plan`` of its tagged plan is the heuristic implementer's, without a model call. ``free``:
-      the reply holds the plan and the new block, and ``implement_plan`` of that plan returns the block. Its
-      ``plan_refinement`` reply budget defaults to 96 tokens (structured) or 576 (free);
+      structured op the heuristic cannot apply to it, is a parse error, and a retry asks the same prompt again.
+      ``structured``: the reply names a catalogue op, and ``implement_plan`` of its tagged plan is the heuristic
+      implementer's, without a model call. ``free``: the reply holds the plan and the new block, and
+      ``implement_plan`` of that plan returns the block. Its ``plan_refinement`` reply budget defaults to 96 tokens
+      (structured) or 576 (free);
     - ``answer_roles``: the roles the model answers (default: all); the others get None at once, so the heuristic
       policy answers them. E.g. ``[plan_refinement]`` for an adapter trained on refinement steps only.
     """
@@ -111,6 +114,7 @@ class LLMPolicy:
         self.max_prompt_chars = self._per_role("max_prompt_chars", DEFAULT_MAX_PROMPT_CHARS)
         self.temperature = self._number("temperature", self.DEFAULT_TEMPERATURE, 0.0, 2.0)
         self.parse_retries = int(self._number("parse_retries", 1, 0, 5, integer=True))
+        self.retry_temperature = self._number("retry_temperature", 0.7, 0.0, 2.0)
         prices = options.get("prices")
         if prices is not None and not (isinstance(prices, dict) and set(prices) <= {"input", "output"}
                                        and all(isinstance(v, (int, float)) for v in prices.values())):
@@ -127,10 +131,11 @@ class LLMPolicy:
     def model_name(self) -> str:
         raise NotImplementedError
 
-    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1) -> list[Completion]:
-        """``n`` replies to the chat ``messages`` (fewer only if the backend cannot give more); raises
-        LLMUnavailable when the model cannot answer. The replies' ``tokens_in`` add up to the prompt tokens the call
-        read (see ``share``)."""
+    def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1,
+                 temperature: float | None = None) -> list[Completion]:
+        """``n`` replies to the chat ``messages`` (fewer only if the backend cannot give more), sampled at
+        ``temperature`` (default: the policy's; 0 is greedy); raises LLMUnavailable when the model cannot answer. The
+        replies' ``tokens_in`` add up to the prompt tokens the call read (see ``share``)."""
         raise NotImplementedError
 
     # --- options ----------------------------------------------------------------------------------------------------
@@ -194,8 +199,10 @@ class LLMPolicy:
         return self._ask_messages(role, messages, parse, n)
 
     def _ask_messages(self, role: str, messages: list[dict], parse: Callable[[str, str], Any],
-                      n: int = 1) -> list[Any] | None:
-        """``_ask`` for a prompt built elsewhere: the chat ``messages`` as they are, the last one the user's."""
+                      n: int = 1, show_error: bool = True) -> list[Any] | None:
+        """``_ask`` for a prompt built elsewhere: the chat ``messages`` as they are, the last one the user's. A retry
+        shows the refused reply and why (``show_error``), or asks the same prompt again: what a model trained on
+        that one prompt answers best (shown its own reply, SmolLM2 copies it)."""
         if role not in self.answer_roles:
             return None
         user = messages[-1]["content"]
@@ -203,7 +210,9 @@ class LLMPolicy:
         for attempt in range(1 + self.parse_retries):
             started, t0 = time.time(), time.perf_counter()
             try:
-                completions = self.complete(role, messages, self.max_tokens[role], samples if attempt == 0 else 1)
+                completions = (self.complete(role, messages, self.max_tokens[role], samples) if attempt == 0 else
+                               self.complete(role, messages, self.max_tokens[role], 1, self.retry_temperature
+                                             if self.temperature == 0 else self.temperature))
             except LLMUnavailable as exc:
                 self._record(role, messages, None, None, str(exc), time.perf_counter() - t0, started)
                 self.stats[role]["unavailable"] += 1
@@ -229,6 +238,8 @@ class LLMPolicy:
                 return answers
             if not problems:
                 break
+            if not show_error:
+                continue
             completion, error = problems[0]
             echo = min(2000, max(300, self.max_prompt_chars[role] // 3))  # the retry stays near the prompt budget
             messages = [*messages, {"role": "assistant", "content": completion.text[:echo]},
@@ -304,7 +315,7 @@ class LLMPolicy:
         fmt = self.action_format
         view = actions.role_view(ctx, code, block, ablation, history)
         found = self._ask_messages("plan_refinement", actions.messages(view, fmt),
-                                   lambda text, _: actions.parse_untried(text, view, fmt), n=n)
+                                   lambda text, _: actions.parse_untried(text, view, fmt), n=n, show_error=False)
         plans: list[str] = []
         for action in found or []:
             if action.plan not in plans:
