@@ -178,11 +178,12 @@ def adapted_policy(adapter, fmt: str, max_tokens: int, store: RunStore) -> HFPol
 
 
 def check_calls(calls: list[dict], step, fmt: str, max_tokens: int, plans) -> None:
-    """The first call asked exactly the trainer's prompt, and a retry asks it again; every call is recorded; no plans
-    means no usable reply, each failure with its parse error."""
+    """The first call asked exactly the trainer's prompt, and a retry asks it with the parse error after it (not the
+    refused reply); every call is recorded; no plans means no usable reply, each failure with its parse error."""
     assert json.loads(calls[0]["prompt"]) == prompt_of(step, fmt)
     assert len(calls) == (1 if calls[0]["ok"] else 2)
-    assert json.loads(calls[-1]["prompt"]) == prompt_of(step, fmt)
+    retry = json.loads(calls[-1]["prompt"])
+    assert retry[:2] == prompt_of(step, fmt) and [m["role"] for m in retry[2:]] == ([] if len(calls) == 1 else ["user"])
     for call in calls:
         assert call["role"] == "plan_refinement" and call["model"] == "smollm2-135m-instruct+adapter"
         assert 0 < call["tokens_out"] <= max_tokens and call["tokens_in"] > 0
@@ -234,11 +235,10 @@ def test_a_lora_adapted_hf_policy_plans_and_writes_the_block_on_the_trainers_fre
 
 @pytest.mark.slow
 @pytest.mark.parametrize("retry_temperature", [0.7, 0.0])
-def test_a_greedy_policys_retry_asks_the_trained_prompt_again_sampled(retry_temperature, smollm2, step_splits,
-                                                                       tmp_path):
-    """A greedy model asked the same prompt again repeats the reply just refused (an adapter repeated an already
-    tried action in 8 of 13 calls), and shown its reply with the error it copies it; so a retry in an action format
-    asks the trained prompt again, sampled unless retry_temperature is 0."""
+def test_a_greedy_policys_retry_shows_why_not_the_reply_and_samples(retry_temperature, smollm2, step_splits, tmp_path):
+    """A greedy model asked nearly the same prompt again repeats the reply just refused (an adapter repeated an
+    already tried action in 8 of 13 calls), and shown its reply it copies it; so a retry in an action format shows
+    the trained prompt and why the reply was refused, and samples unless retry_temperature is 0."""
     import torch
 
     step = state_with_history(step_splits)
@@ -249,5 +249,8 @@ def test_a_greedy_policys_retry_asks_the_trained_prompt_again_sampled(retry_temp
     policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, 1)
     first, retry = store.llm_calls("retry")  # the base model's first reply is no action, so it was retried
     assert not first["ok"]
-    assert json.loads(first["prompt"]) == json.loads(retry["prompt"]) == prompt_of(step, "structured")
-    assert (retry["reply"] == first["reply"]) == (retry_temperature == 0.0)
+    asked = json.loads(retry["prompt"])
+    assert json.loads(first["prompt"]) == asked[:2] == prompt_of(step, "structured")
+    assert [m["role"] for m in asked[2:]] == ["user"] and first["error"][:40] in asked[2]["content"]
+    [greedy] = policy.complete("plan_refinement", asked, 24, 1, temperature=0.0)
+    assert (retry["reply"] == greedy.text) == (retry_temperature == 0.0)

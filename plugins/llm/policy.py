@@ -75,7 +75,7 @@ class LLMPolicy:
       ``structured`` and ``free`` ask exactly the prompt the step-wise RL trainer trains an adapter on
       (``plugins.llm.actions``, not cut to ``max_prompt_chars``) and parse its one action per reply (``n`` replies
       are sampled when temperature > 0, else one is asked for); an action already tried on the block, or a
-      structured op the heuristic cannot apply to it, is a parse error, and a retry asks the same prompt again.
+      structured op the heuristic cannot apply to it, is a parse error (a retry shows why, not the reply).
       ``structured``: the reply names a catalogue op, and ``implement_plan`` of its tagged plan is the heuristic
       implementer's, without a model call. ``free``: the reply holds the plan and the new block, and
       ``implement_plan`` of that plan returns the block. Its ``plan_refinement`` reply budget defaults to 96 tokens
@@ -199,13 +199,14 @@ class LLMPolicy:
         return self._ask_messages(role, messages, parse, n)
 
     def _ask_messages(self, role: str, messages: list[dict], parse: Callable[[str, str], Any],
-                      n: int = 1, show_error: bool = True) -> list[Any] | None:
+                      n: int = 1, echo_reply: bool = True) -> list[Any] | None:
         """``_ask`` for a prompt built elsewhere: the chat ``messages`` as they are, the last one the user's. A retry
-        shows the refused reply and why (``show_error``), or asks the same prompt again: what a model trained on
-        that one prompt answers best (shown its own reply, SmolLM2 copies it)."""
+        shows the refused reply (``echo_reply``) and why, or only why: a model trained on the prompt alone, shown
+        its own reply, copies it (SmolLM2 did, even sampled)."""
         if role not in self.answer_roles:
             return None
         user = messages[-1]["content"]
+        asked = messages
         samples = n if self.temperature > 0 else 1
         for attempt in range(1 + self.parse_retries):
             started, t0 = time.time(), time.perf_counter()
@@ -238,12 +239,13 @@ class LLMPolicy:
                 return answers
             if not problems:
                 break
-            if not show_error:
-                continue
             completion, error = problems[0]
+            why = {"role": "user", "content": self.templates["retry"].format(error=error).strip()}
+            if not echo_reply:
+                messages = [*asked, why]
+                continue
             echo = min(2000, max(300, self.max_prompt_chars[role] // 3))  # the retry stays near the prompt budget
-            messages = [*messages, {"role": "assistant", "content": completion.text[:echo]},
-                        {"role": "user", "content": self.templates["retry"].format(error=error).strip()}]
+            messages = [*messages, {"role": "assistant", "content": completion.text[:echo]}, why]
         self.stats[role]["failed"] += 1
         reason = problems[0][1] if problems else "no reply"
         logger.info(f"policy {self.name}: {role}: no usable reply ({reason})")
@@ -315,7 +317,7 @@ class LLMPolicy:
         fmt = self.action_format
         view = actions.role_view(ctx, code, block, ablation, history)
         found = self._ask_messages("plan_refinement", actions.messages(view, fmt),
-                                   lambda text, _: actions.parse_untried(text, view, fmt), n=n, show_error=False)
+                                   lambda text, _: actions.parse_untried(text, view, fmt), n=n, echo_reply=False)
         plans: list[str] = []
         for action in found or []:
             if action.plan not in plans:
