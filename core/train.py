@@ -82,7 +82,9 @@ def cmd_train(args) -> int:
 
     spec = load_spec(args)
     splits = step_dataset(spec)
-    train = sample_states(splits["train"], spec.data.max_states) if spec.data.max_states else splits["train"]
+    # one step per distinct prompt: steps recorded from one prompt differ only in the action taken, which SFT's
+    # experts and GRPO's samples replace
+    train = sample_states(splits["train"], spec.data.max_states or len(splits["train"]))
     if not train:
         raise UserError(f"{args.train_yaml}: the step dataset has no training states; collect more experience "
                         f"(`python -m core.train collect {args.train_yaml}`) or hold out fewer tasks")
@@ -97,15 +99,16 @@ def cmd_train(args) -> int:
             logger.info(f"SFT: adapter already trained in {adapter}")
         else:
             experts = _expert_policies(spec)
-            examples = expert_examples(train, runner, fmt, per_state=spec.sft.per_state, pool=spec.sft.pool,
-                                       policies=experts)
+            sft_states = train[:spec.sft.max_states]
+            examples = expert_examples(sft_states, runner, fmt, per_state=spec.sft.per_state,
+                                       pool=spec.sft.pool, policies=experts)
             if not examples:
-                raise UserError(f"{args.train_yaml}: no expert action ran on the {len(train)} training states; "
+                raise UserError(f"{args.train_yaml}: no expert action ran on the {len(sft_states)} training states; "
                                 f"see the run logs under {spec.output / 'executor'}")
             sft_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(sft_dir / "examples.jsonl", "".join(json.dumps(e) + "\n" for e in examples))
-            logger.info(f"SFT: {len(examples)} expert actions from {len(train)} states")
-            settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts"))
+            logger.info(f"SFT: {len(examples)} expert actions from {len(sft_states)} states")
+            settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts", "max_states"))
             train_sft(base, examples, adapter, settings, callbacks=[TrainingLog(sft_dir)])
     if spec.rl.enabled:
         rl_dir = spec.output / "rl"

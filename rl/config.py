@@ -26,7 +26,7 @@ class DataSection(_Strict):
     stores: list[Path] = Field(default_factory=list, description="runs.sqlite files, or folders holding them")
     dataset: Path | None = Field(None, description="a saved step dataset folder (instead of building one)")
     eval_tasks: list[str] | None = Field(None, description="tasks held out for evaluation (default: ~1/4, by hash)")
-    max_states: int | None = Field(None, ge=1, description="train on at most this many states, one per distinct prompt, spread over the tasks")
+    max_states: int | None = Field(None, ge=1, description="train on at most this many states, one per distinct prompt, spread over the tasks (default: every distinct prompt)")
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -48,6 +48,9 @@ class SFTSection(SFTSettings):
     enabled: bool = True
     per_state: int = Field(3, ge=1, description="diverse expert actions kept per training state")
     pool: int = Field(12, ge=1, description="candidate actions per state that diversity is chosen from")
+    max_states: int | None = Field(None, ge=1, description="expert actions for at most this many of the training "
+                                   "states (each costs per_state runs), the first in data.max_states' order; "
+                                   "GRPO still samples from all of them")
     experts: list[PluginChoice] = Field(default_factory=list,
                                         description="LLM policies (e.g. openai) adding candidates besides the catalogue")
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UserError
 from core.files import folder_atomic
+from core.local_llm import native_bf16
 from rl.dataset import Step
 from rl.step import StepRunner, prompt_of
 from rl.traininglog import TrainingLog
@@ -39,8 +40,9 @@ class GRPOSettings(BaseModel):
     all of a device's share at once on CUDA, 1 on CPU: there 8 SmolLM2 completions of ~900 tokens in one pass held
     12 GB at the peak, and glibc kept most of it; one at a time held 2.7 GB). ``lora_*`` shape a fresh adapter
     (unused when training goes on from one). ``duration_weighting`` scales each action's advantage by its execution
-    time (``duration_weights``). ``bf16`` and ``gradient_checkpointing`` default to on with CUDA, off on CPU;
-    ``use_vllm`` needs CUDA."""
+    time (``duration_weights``). ``bf16`` (autocast) defaults to on where the device computes in it natively
+    (``core.local_llm.native_bf16``; on this machine's CPU a step took 98 s instead of 131 s, the same samples and
+    a gradient norm within 2%); ``gradient_checkpointing`` to on with CUDA, off on CPU; ``use_vllm`` needs CUDA."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -79,7 +81,7 @@ class GRPOSettings(BaseModel):
             raise GRPOError("bf16 is on but this GPU has no bfloat16 support; set bf16 off")
         return self.model_copy(update={
             "micro_batch": self.micro_batch or (None if cuda else 1),
-            "bf16": cuda and _bf16_supported() if self.bf16 is None else self.bf16,
+            "bf16": native_bf16() if self.bf16 is None else self.bf16,
             "gradient_checkpointing": cuda if self.gradient_checkpointing is None else self.gradient_checkpointing})
 
     def batch_shape(self, processes: int) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import UserError
 from core.files import folder_atomic
-from core.local_llm import default_device, load_causal_lm
+from core.local_llm import default_device, load_causal_lm, native_bf16
 
 ADAPTER_FILE = "adapter_config.json"
 
@@ -24,17 +24,6 @@ class SFTError(UserError):
 
 def _on_cuda() -> bool:
     return default_device() == "cuda"
-
-
-def _native_bf16() -> bool:
-    """Whether the device computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
-    AMX (where autocast to bf16 made a step 1.6x faster; without them it is emulated, and slower)."""
-    import torch
-
-    if _on_cuda():
-        return torch.cuda.is_bf16_supported()
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch: absent means unknown, off
-    return any(getattr(torch.cpu, name, lambda: False)() for name in probes)
 
 
 class SFTSettings(BaseModel):
@@ -58,7 +47,7 @@ class SFTSettings(BaseModel):
     max_length: int = Field(default=4096, ge=16)
     seed: int = 0
     logging_steps: int = Field(default=1, ge=1)
-    bf16: bool = Field(default_factory=_native_bf16)
+    bf16: bool = Field(default_factory=native_bf16)
     gradient_checkpointing: bool = Field(default_factory=_on_cuda)
     threads: int = Field(default=1, ge=1)
 

@@ -36,10 +36,13 @@ def test_vllm_is_refused_on_cpu():
         GRPOSettings(use_vllm=True).for_device(cuda=False)
 
 
-def test_device_defaults_turn_bf16_and_checkpointing_off_and_pass_one_completion_at_a_time_on_cpu():
+def test_on_cpu_bf16_follows_the_cpu_checkpointing_is_off_and_one_completion_passes_at_a_time():
+    from core.local_llm import native_bf16
+
     settings = GRPOSettings(prompts_per_step=2, num_generations=4).for_device(cuda=False)
 
-    assert (settings.bf16, settings.gradient_checkpointing, settings.micro_batch) == (False, False, 1)
+    assert (settings.bf16, settings.gradient_checkpointing, settings.micro_batch) == (native_bf16(), False, 1)
+    assert GRPOSettings(bf16=False).for_device(cuda=False).bf16 is False  # a chosen setting stays
     assert settings.batch_shape(processes=1) == (1, 8)  # the 8 completions of a step: 8 passes, one optimizer step
     assert GRPOSettings(micro_batch=4).for_device(cuda=False).micro_batch == 4  # a chosen size stays
 

@@ -51,7 +51,7 @@ def test_train_yaml_runs_dataset_sft_and_grpo_into_an_adapter_the_hf_policy_load
     spec = {"action_format": "structured", "output": "out", "seed": 0,
             "data": {"stores": [str(recorded_runs)], "eval_tasks": ["iris"]},
             "executor": {"name": "local", "options": {"workers": 2}}, "timeout": 60,
-            "sft": {"per_state": 1, "pool": 3, "max_steps": 2},
+            "sft": {"per_state": 1, "pool": 3, "max_steps": 2, "max_states": 1},
             "rl": {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 32}}
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -66,6 +66,9 @@ def test_train_yaml_runs_dataset_sft_and_grpo_into_an_adapter_the_hf_policy_load
     assert (out / "adapter" / "adapter_config.json").is_file() and "adapter:" in done.stdout
     examples = [json.loads(line) for line in (out / "sft" / "examples.jsonl").read_text().splitlines()]
     assert examples and all(e["status"] == "ok" for e in examples)
+    # sft.max_states: expert actions for the first state only; GRPO samples from every distinct training prompt
+    assert len({e["step_id"] for e in examples}) == 1
+    assert json.loads((out / "rl" / "grpo.json").read_text())["states"] == summary["train_states"] > 1
     assert (out / "rl" / "metrics.jsonl").read_text().strip()
 
     # a second run finds every stage done and trains nothing again
