@@ -27,7 +27,7 @@ from rl.step import view_of  # noqa: E402
 # How a learned preference tells options apart: the whole reply, or only the op and the kind of change it makes
 # (its move, estimator or the setting it names), which carries over to tasks whose menus name other values.
 KEYS = {"reply": lambda op: json.dumps(op, sort_keys=True),
-        "kind": lambda op: (op["op"], op["args"].get("move") or op["args"].get("estimator") or sorted(op["args"]))}
+        "kind": lambda op: str((op["op"], op["args"].get("move") or op["args"].get("estimator") or sorted(op["args"])))}
 
 
 def option_rewards(steps, runner) -> list[dict]:
@@ -45,14 +45,14 @@ def preference(states: list[dict], key) -> dict:
     seen = defaultdict(list)
     for state in states:
         for op, reward in state["options"]:
-            seen[str(key(op))].append(reward)
+            seen[key(op)].append(reward)
     return {k: statistics.fmean(v) for k, v in seen.items()}
 
 
 def choose(state: dict, prefer: dict, key) -> float:
     """The reward of the option ``prefer`` rates best (an option it never saw rates neutral; ties: menu order)."""
     options = state["options"]
-    best = max(range(len(options)), key=lambda i: (prefer.get(str(key(options[i][0])), 0.6), -i))
+    best = max(range(len(options)), key=lambda i: (prefer.get(key(options[i][0]), 0.6), -i))
     return options[best][1]
 
 

@@ -94,12 +94,13 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def native_bf16() -> bool:
-    """Whether the device computes in bfloat16 natively: a CUDA GPU that supports it, or a CPU with AVX512-BF16 or
-    AMX (where autocast to bf16 made a step 1.6x faster; without them it is emulated, and slower)."""
+def native_bf16(device: str | None = None) -> bool:
+    """Whether ``device`` ("cuda" or "cpu"; default: ``default_device()``) computes in bfloat16 natively: a CUDA GPU
+    that supports it, or a CPU with AVX512-BF16 or AMX (where autocast to bf16 made a step 1.6x faster; without them
+    it is emulated, and slower)."""
     import torch
 
-    if default_device() == "cuda":
+    if (device or default_device()) == "cuda":
         return torch.cuda.is_bf16_supported()
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private in torch: absent means unknown, off
     return any(getattr(torch.cpu, name, lambda: False)() for name in probes)

@@ -77,11 +77,11 @@ class GRPOSettings(BaseModel):
             raise GRPOError("use_vllm needs a CUDA GPU; on CPU, leave use_vllm off (generation runs in transformers)")
         if self.use_vllm and _missing("vllm"):
             raise GRPOError("use_vllm is on but vllm is not installed; install it with `pip install vllm`")
-        if self.bf16 and cuda and not _bf16_supported():
+        if self.bf16 and cuda and not native_bf16("cuda"):
             raise GRPOError("bf16 is on but this GPU has no bfloat16 support; set bf16 off")
         return self.model_copy(update={
             "micro_batch": self.micro_batch or (None if cuda else 1),
-            "bf16": native_bf16() if self.bf16 is None else self.bf16,
+            "bf16": native_bf16("cuda" if cuda else "cpu") if self.bf16 is None else self.bf16,
             "gradient_checkpointing": cuda if self.gradient_checkpointing is None else self.gradient_checkpointing})
 
     def batch_shape(self, processes: int) -> tuple[int, int]:
@@ -314,8 +314,3 @@ def _missing(module: str) -> bool:
 
     return importlib.util.find_spec(module) is None
 
-
-def _bf16_supported() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()

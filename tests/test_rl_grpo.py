@@ -41,7 +41,7 @@ def test_on_cpu_bf16_follows_the_cpu_checkpointing_is_off_and_one_completion_pas
 
     settings = GRPOSettings(prompts_per_step=2, num_generations=4).for_device(cuda=False)
 
-    assert (settings.bf16, settings.gradient_checkpointing, settings.micro_batch) == (native_bf16(), False, 1)
+    assert (settings.bf16, settings.gradient_checkpointing, settings.micro_batch) == (native_bf16("cpu"), False, 1)
     assert GRPOSettings(bf16=False).for_device(cuda=False).bf16 is False  # a chosen setting stays
     assert settings.batch_shape(processes=1) == (1, 8)  # the 8 completions of a step: 8 passes, one optimizer step
     assert GRPOSettings(micro_batch=4).for_device(cuda=False).micro_batch == 4  # a chosen size stays

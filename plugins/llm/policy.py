@@ -208,12 +208,12 @@ class LLMPolicy:
         user = messages[-1]["content"]
         asked = messages
         samples = n if self.temperature > 0 else 1
+        retry_at = self.temperature or self.retry_temperature
         for attempt in range(1 + self.parse_retries):
             started, t0 = time.time(), time.perf_counter()
             try:
-                completions = (self.complete(role, messages, self.max_tokens[role], samples) if attempt == 0 else
-                               self.complete(role, messages, self.max_tokens[role], 1, self.retry_temperature
-                                             if self.temperature == 0 else self.temperature))
+                completions = self.complete(role, messages, self.max_tokens[role], 1 if attempt else samples,
+                                            retry_at if attempt else None)
             except LLMUnavailable as exc:
                 self._record(role, messages, None, None, str(exc), time.perf_counter() - t0, started)
                 self.stats[role]["unavailable"] += 1
