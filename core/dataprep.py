@@ -51,6 +51,8 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         train.insert(0, SYNTHETIC_ID, np.arange(len(train)))
         test.insert(0, SYNTHETIC_ID, np.arange(len(test)))
     train = train[train[task.target].notna()].reset_index(drop=True)
+    if task.task_type == "classification":
+        train[task.target] = _whole_labels(train[task.target])
     stratify = _stratify(train[task.target]) if task.task_type == "classification" else None
     fit_part, valid = train_test_split(train, test_size=task.validation.fraction, random_state=task.seed,
                                        stratify=stratify)
@@ -101,6 +103,14 @@ def _sorted_labels(y: pd.Series) -> list[str]:
     except TypeError:
         values = sorted(values, key=str)
     return [str(v.item() if hasattr(v, "item") else v) for v in values]
+
+
+def _whole_labels(y: pd.Series) -> pd.Series:
+    """Whole-number float labels as integers: a label column with missing targets is read as floats, and its
+    classes must keep the names the sample's probability columns give them ("1", not "1.0")."""
+    if pd.api.types.is_float_dtype(y) and len(y) and bool((y == y.round()).all()):
+        return y.astype("int64")
+    return y
 
 
 def _stratify(y: pd.Series) -> pd.Series | None:

@@ -79,7 +79,7 @@ class GraphSpec(_Strict):
 class TaskFile(_Strict):
     """The raw schema of task.yaml."""
 
-    name: str
+    name: str | None = Field(None, description="defaults to the name of data.dir, else of the task.yaml's folder")
     goal: str | None = None
     goal_file: Path | None = None
     data: DataSpec
@@ -97,7 +97,9 @@ class TaskFile(_Strict):
 
     @field_validator("name")
     @classmethod
-    def _name_is_a_slug(cls, value: str) -> str:
+    def _name_is_a_slug(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.strip() or any(c in value for c in "/\\"):
             raise ValueError("must be a non-empty name without slashes")
         return value.strip()
@@ -264,11 +266,12 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
 
     train_cols = _columns(train, where, "data.train")
     test_cols = _columns(test, where, "data.test")
-    target, id_column, pred_cols = _infer_columns(data, sample, train_cols, test_cols, where)
+    target, id_column, pred_cols = _infer_columns(data, sample, train, train_cols, test_cols, where)
 
-    out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else base / "out" / tf.name)
+    name = tf.name or (folder or base).name  # an MLE-bench folder is named after its competition
+    out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else base / "out" / name)
     return Task(
-        name=tf.name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
+        name=name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
         extra_files=tuple(extra), target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
         metric=tf.metric, task_type=metric.task_type, budget=tf.budget, policy=tf.policy,
         retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, strategy=tf.strategy, output=Path(out).resolve(),
@@ -297,7 +300,7 @@ def _columns(path: Path, where: str, key: str) -> list[str]:
                         f"fix the file") from None
 
 
-def _infer_columns(data: DataSpec, sample: Path | None, train_cols: list[str], test_cols: list[str],
+def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols: list[str], test_cols: list[str],
                    where: str) -> tuple[str, str | None, list[str]]:
     id_column = data.id
     target = data.target
@@ -308,10 +311,7 @@ def _infer_columns(data: DataSpec, sample: Path | None, train_cols: list[str], t
             id_column = sample_cols[0]
         pred_cols = [c for c in sample_cols if c != id_column]
         if target is None:
-            if len(pred_cols) != 1:
-                raise TaskError(f"{where}: data.target: cannot infer the target from the sample submission's "
-                                f"{len(pred_cols)} prediction columns; set data.target to the column in train.csv")
-            target = pred_cols[0]
+            target = _target_from_sample(pred_cols, train, train_cols, id_column, where)
     else:
         if target is None:
             raise TaskError(f"{where}: data.target: required key is missing when there is no sample submission; "
@@ -327,6 +327,60 @@ def _infer_columns(data: DataSpec, sample: Path | None, train_cols: list[str], t
         raise TaskError(f"{where}: data.id: column '{id_column}' is not in the {missing} data; "
                         f"fix data.id or leave it out")
     return target, id_column, pred_cols
+
+
+def _target_from_sample(pred_cols: list[str], train: Path, train_cols: list[str], id_column: str | None,
+                        where: str) -> str:
+    """The column the sample's prediction columns name: the one column itself, or, in the wide probability format
+    (one column per class, named by its label), the one training column whose labels are exactly those names."""
+    if len(pred_cols) == 1:
+        return pred_cols[0]
+    if not pred_cols or any(c in train_cols for c in pred_cols):  # several targets: not something to guess
+        raise TaskError(f"{where}: data.target: cannot infer the target from the sample submission's "
+                        f"{len(pred_cols)} prediction columns; set data.target to the column in train.csv")
+    shown = ", ".join(pred_cols[:8]) + (", ..." if len(pred_cols) > 8 else "")
+    matches = _columns_labelled(train, [c for c in train_cols if c != id_column], set(pred_cols), where)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise TaskError(f"{where}: data.target: no column of {train.name} has exactly the sample submission's "
+                        f"{len(pred_cols)} prediction columns ({shown}) as its values; set data.target in task.yaml "
+                        f"to the column to predict")
+    raise TaskError(f"{where}: data.target: columns {', '.join(matches)} of {train.name} all have the sample "
+                    f"submission's prediction columns ({shown}) as their values; set data.target in task.yaml to "
+                    f"the one to predict")
+
+
+LABEL_CHUNK_ROWS = 100_000
+
+
+def _columns_labelled(path: Path, columns: list[str], labels: set[str], where: str) -> list[str]:
+    """The columns whose distinct values (as text, missing ones aside) are exactly ``labels``. Read in chunks, a column
+    dropped at its first other value: a large train.csv is never held whole, and reading stops when none is left."""
+    seen: dict[str, set[str]] = {c: set() for c in columns}
+    try:
+        for chunk in pd.read_csv(path, dtype=str, chunksize=LABEL_CHUNK_ROWS):
+            for col in list(seen):
+                values = {_label_text(v) for v in chunk[col].dropna().unique()}
+                if values <= labels:
+                    seen[col] |= values
+                else:
+                    del seen[col]
+            if not seen:
+                break
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise TaskError(f"{where}: data.train: {path} is not a readable CSV ({type(exc).__name__}: {exc}); "
+                        f"fix the file") from None
+    return [c for c in columns if seen.get(c) == labels]
+
+
+def _label_text(text: str) -> str:
+    """A label as the sample names its column: '1.0' is class '1' (a label column with gaps is written as floats)."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
 
 
 def load_task(path: str | Path, *, metrics: dict, output: Path | None = None) -> Task:
