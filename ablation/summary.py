@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from ablation.blocks import Block
+from core.policy import AblationEffect, AblationView
 from ablation.variants import Variant
 
 NOT_REFINED = ("imports", "load_data", "predict")
@@ -32,15 +33,15 @@ class AblationSummary:
     maximize: bool
     rows: list[AblationRow] = field(default_factory=list)
 
+    def view(self, text: str = "") -> AblationView:
+        """The study as policies receive it (typed rows, no markdown to parse back)."""
+        rows = [AblationEffect(block=r.block_key, kind=r.kind, action=r.action, status=r.status, score=r.score,
+                               effect=r.effect) for r in self.rows]
+        return AblationView(base_score=self.base_score, maximize=self.maximize, rows=rows, text=text)
+
     def table(self) -> str:
         """Markdown table, the most helpful block first and failed variants last."""
-        ranked = sorted(self.rows, key=lambda r: (r.effect is None, -(r.effect or 0.0)))
-        lines = ["| block | kind | action | score | effect | status |", "|---|---|---|---|---|---|"]
-        for row in ranked:
-            score = "n/a" if row.score is None else f"{row.score:.6g}"
-            effect = "n/a" if row.effect is None else f"{row.effect:+.6g}"
-            lines.append(f"| {row.block_key} | {row.kind} | {row.action} | {score} | {effect} | {row.status} |")
-        return "\n".join(lines)
+        return self.view().table()
 
     def to_dict(self) -> dict:
         return {"base_score": self.base_score, "maximize": self.maximize, "rows": [asdict(r) for r in self.rows]}

@@ -66,6 +66,41 @@ class BlockInfo(BaseModel):
     source: str
 
 
+class AblationEffect(BaseModel):
+    """One ablation variant's outcome: ``effect`` > 0 means the block helps (the score got worse without it)."""
+
+    block: str
+    kind: str
+    action: str = "remove"  # "remove" | "simplify"
+    status: str = "ok"
+    score: float | None = None
+    effect: float | None = None  # None when the variant failed
+
+
+class AblationView(BaseModel):
+    """An ablation study as roles see it: the score of the script it was run on, each block's effect, and the
+    summariser's sentences (empty before ``summarize_ablation`` ran). An LLM policy renders its own text from it."""
+
+    base_score: float | None = None
+    maximize: bool = True
+    rows: list[AblationEffect] = Field(default_factory=list)
+    text: str = ""
+
+    def table(self) -> str:
+        """Markdown table, the most helpful block first and failed variants last."""
+        ranked = sorted(self.rows, key=lambda r: (r.effect is None, -(r.effect or 0.0)))
+        lines = ["| block | kind | action | score | effect | status |", "|---|---|---|---|---|---|"]
+        for row in ranked:
+            score = "n/a" if row.score is None else f"{row.score:.6g}"
+            effect = "n/a" if row.effect is None else f"{row.effect:+.6g}"
+            lines.append(f"| {row.block} | {row.kind} | {row.action} | {score} | {effect} | {row.status} |")
+        return "\n".join(lines)
+
+    def described(self) -> str:
+        """The summariser's text, else the table (what a prompt shows)."""
+        return self.text or (self.table() if self.rows else "")
+
+
 class PlanRecord(BaseModel):
     """A refinement or ensemble plan already tried, with what it scored (None: it failed)."""
 
@@ -98,12 +133,13 @@ class Policy(Protocol):
     def simplify_block(self, ctx: TaskContext, code: str, block: BlockInfo) -> str | None:
         """Ablation-script writer: a simpler, still runnable replacement for ``block`` (None: removal only)."""
 
-    def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
-        """Ablation summariser: a few sentences on which blocks matter, from the ablation table."""
+    def summarize_ablation(self, ctx: TaskContext, ablation: AblationView) -> str:
+        """Ablation summariser: a few sentences on which blocks matter, from the study's rows."""
 
-    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: AblationView,
                         history: list[PlanRecord], n: int) -> list[str]:
-        """Planner: up to ``n`` new plans for ``block``, each different from those in ``history``."""
+        """Planner: up to ``n`` new plans for ``block``, each different from those in ``history`` (plans tried on
+        this block before, in this step and earlier ones)."""
 
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
         """Block implementer: the new source of ``block`` only (it is spliced back by its span)."""

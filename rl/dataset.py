@@ -14,9 +14,9 @@ from pydantic import BaseModel
 from ablation import split_blocks
 from core.errors import UserError
 from core.files import write_atomic
-from core.policy import BlockInfo, PlanRecord, TaskContext
+from core.policy import AblationView, BlockInfo, PlanRecord, TaskContext
 from core.store import RunStore, StoreError
-from plugins.heuristic.plans import parse_plan
+from space.ops import parse_plan
 
 SPLITS = ("train", "eval")
 
@@ -57,6 +57,10 @@ class Step(BaseModel):
     @property
     def block(self) -> BlockInfo:
         return BlockInfo(key=self.block_key, kind=self.block_kind, source=self.block_source)
+
+    def ablation_view(self) -> AblationView:
+        """The ablation as the pipeline's ``plan_refinement`` call passed it (the text recorded, its base score)."""
+        return AblationView(base_score=self.prev_score, maximize=self.context.maximize, text=self.ablation)
 
 
 def steps_from_store(path: str | Path) -> list[Step]:

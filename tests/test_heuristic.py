@@ -30,10 +30,11 @@ from core.errors import PluginError
 from core.policy import BlockInfo, CandidateInfo, ColumnInfo, PlanRecord, TaskContext
 from core.scoring import score_predictions
 from core.submission import frame_problems
+from core.policy import AblationView
 from plugins.heuristic import make_heuristic_policy
-from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.recipe import KINDS
-from plugins.heuristic.render import block_spec, marked_blocks
+from space.ops import parse_plan
+from space.specs import KINDS
+from space.render import block_spec, marked_blocks
 from plugins.metrics import BUILTIN
 from retrieval.catalogue import CatalogueBackend
 
@@ -41,6 +42,8 @@ SCORE_LINE = re.compile(r"^Final Validation Performance: (\S+)$", re.MULTILINE)
 METRICS = {m.name: m for m in BUILTIN}
 WORKERS = max(2, min(4, os.cpu_count() or 2))
 WORDS = ["fever", "cough", "fatigue", "headache", "nausea", "dizziness", "rash", "pain", "swelling", "chills", "stiffness", "thirst"]
+
+NO_ABLATION = AblationView()  # a plan_refinement call before any ablation ran
 
 
 # --- contract folders --------------------------------------------------------------------------------------------
@@ -287,8 +290,8 @@ def test_same_inputs_give_the_same_scripts_and_plans(contracts):
     first, second = make_heuristic_policy({}), make_heuristic_policy({})
     code = first.write_initial(ctx, card)
     assert code == second.write_initial(ctx, card)
-    assert first.plan_refinement(ctx, code, info(code, "model"), "", [], 10) == \
-        second.plan_refinement(ctx, code, info(code, "model"), "", [], 10)
+    assert first.plan_refinement(ctx, code, info(code, "model"), NO_ABLATION, [], 10) == \
+        second.plan_refinement(ctx, code, info(code, "model"), NO_ABLATION, [], 10)
 
 
 def test_the_seed_option_sets_the_scripts_random_state(contracts):
@@ -313,7 +316,7 @@ def test_each_plan_category_splices_in_and_the_script_still_runs(contracts, poli
         contract = contracts[key]
         code = drafts[key][card].code
         for kind in ("preprocess", "model", "train"):
-            for plan in policy.plan_refinement(contract.ctx, code, info(code, kind), "", [], 100):
+            for plan in policy.plan_refinement(contract.ctx, code, info(code, kind), NO_ABLATION, [], 100):
                 picks.setdefault(_category(plan), (contract, code, plan, kind))
     expected = {"set_preprocess:encoding", "set_preprocess:scaling", "set_preprocess:missing_indicators",
                 "set_preprocess:impute", "set_preprocess:log1p_skewed", "set_preprocess:pair_top",
@@ -336,7 +339,7 @@ def test_plans_never_repeat_the_history(contracts, policy):
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
     for kind in ("preprocess", "model", "train"):
         history: list[PlanRecord] = []
-        while plans := policy.plan_refinement(ctx, code, info(code, kind), "", history, 2):
+        while plans := policy.plan_refinement(ctx, code, info(code, kind), NO_ABLATION, history, 2):
             assert len(plans) <= 2 and not set(plans) & {h.plan for h in history}
             history += [PlanRecord(plan=p, score=0.5, status="ok") for p in plans]
         assert len(history) >= 3
@@ -346,9 +349,9 @@ def test_a_move_that_helped_is_followed_by_a_stronger_one_in_the_same_direction(
     ctx = contracts["binary"].ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
     model = info(code, "model")
-    first = policy.plan_refinement(ctx, code, model, "", [], 1)[0]
+    first = policy.plan_refinement(ctx, code, model, NO_ABLATION, [], 1)[0]
     name, args = parse_plan(first)
-    ablation = "Base validation score 0.950000 (roc_auc, higher is better)."
+    ablation = AblationView(base_score=0.95, maximize=True)
     helped = [PlanRecord(plan=first, score=0.96, status="ok")]
     follow_up = parse_plan(policy.plan_refinement(ctx, code, model, ablation, helped, 1)[0])
     assert follow_up[0] == name and follow_up[1]["move"] == args["move"] and follow_up[1]["strength"] == 2
@@ -362,9 +365,9 @@ def test_a_move_that_helped_is_followed_by_a_stronger_one_in_the_same_direction(
 def test_plans_proposed_together_turn_different_knobs(contracts, policy):
     ctx = contracts["binary"].ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
-    moves = [parse_plan(p)[1]["move"] for p in policy.plan_refinement(ctx, code, info(code, "model"), "", [], 2)]
+    moves = [parse_plan(p)[1]["move"] for p in policy.plan_refinement(ctx, code, info(code, "model"), NO_ABLATION, [], 2)]
     assert moves == ["slower_learning", "more_leaves"]  # not slower and faster learning in one batch
-    folds = [parse_plan(p)[1] for p in policy.plan_refinement(ctx, code, info(code, "train"), "", [], 2)]
+    folds = [parse_plan(p)[1] for p in policy.plan_refinement(ctx, code, info(code, "train"), NO_ABLATION, [], 2)]
     assert folds == [{"early_stopping": True}, {"folds": 5}]  # one bagging plan per batch, not 5 and 3 folds
 
 
@@ -372,10 +375,10 @@ def test_implement_plan_gives_none_for_blocks_without_spec_and_foreign_ops(contr
     ctx = contracts["binary"].ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
     llm_block = BlockInfo(key="model#0", kind="model", source="model = LGBMClassifier()")
-    plan = policy.plan_refinement(ctx, code, info(code, "model"), "", [], 1)[0]
+    plan = policy.plan_refinement(ctx, code, info(code, "model"), NO_ABLATION, [], 1)[0]
     assert policy.implement_plan(ctx, code, llm_block, plan) is None
-    assert policy.plan_refinement(ctx, code, llm_block, "", [], 3) == []
-    train_plan = policy.plan_refinement(ctx, code, info(code, "train"), "", [], 1)[0]
+    assert policy.plan_refinement(ctx, code, llm_block, NO_ABLATION, [], 3) == []
+    train_plan = policy.plan_refinement(ctx, code, info(code, "train"), NO_ABLATION, [], 1)[0]
     assert policy.implement_plan(ctx, code, info(code, "model"), train_plan) is None
     assert policy.implement_plan(ctx, code, info(code, "model"), "Use a bigger model.") is None
 
@@ -384,11 +387,11 @@ def test_implement_plan_gives_none_for_blocks_without_spec_and_foreign_ops(contr
 def test_early_stopping_works_through_a_log_target_transform(contracts, policy, drafts):
     contract = contracts["regression"]
     code = drafts["regression"]["lightgbm"].code
-    plans = policy.plan_refinement(contract.ctx, code, info(code, "model"), "", [], 100)
+    plans = policy.plan_refinement(contract.ctx, code, info(code, "model"), NO_ABLATION, [], 100)
     log_target = next(p for p in plans if parse_plan(p)[0] == "set_target" and parse_plan(p)[1]["target"] == "log1p")
     code = refined(policy, contract.ctx, code, "model", log_target)
     for changes in ({"early_stopping": True}, {"folds": 5}):
-        plan = next(p for p in policy.plan_refinement(contract.ctx, code, info(code, "train"), "", [], 100)
+        plan = next(p for p in policy.plan_refinement(contract.ctx, code, info(code, "train"), NO_ABLATION, [], 100)
                     if parse_plan(p)[1] == changes)
         code = refined(policy, contract.ctx, code, "train", plan)
     assert "TransformedTargetRegressor" in code and "lightgbm.early_stopping" in code and "FOLDS = 5" in code
@@ -406,7 +409,7 @@ def test_simplified_blocks_run_and_are_simpler(contracts, policy):
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
     for kind, want in (("preprocess", {"pair_top": 4}), ("preprocess", {"encoding": "target"}),
                        ("train", {"folds": 5}), ("train", {"early_stopping": True})):
-        plan = next(p for p in policy.plan_refinement(ctx, code, info(code, kind), "", [], 100)
+        plan = next(p for p in policy.plan_refinement(ctx, code, info(code, kind), NO_ABLATION, [], 100)
                     if parse_plan(p)[1] == want)
         code = refined(policy, ctx, code, kind, plan)
     jobs = []
@@ -428,11 +431,11 @@ def test_ablation_summary_states_the_base_score_and_the_block_that_matters_most(
         AblationRow("model#0", "model", "simplify", "", "ok", 0.90, 0.05),
         AblationRow("train#0", "train", "simplify", "", "error", None, None),
     ])
-    text = policy.summarize_ablation(ctx, summary.table())
+    text = policy.summarize_ablation(ctx, summary.view())
     assert text.startswith("Base validation score 0.95 (roc_auc")
     assert text.index("model#0") < text.index("preprocess#0") and "contributes most" in text
     assert "train#0 failed" in text
-    assert "No ablation variant ran" in policy.summarize_ablation(ctx, "")
+    assert "No ablation variant ran" in policy.summarize_ablation(ctx, AblationView())
 
 
 # --- merging -----------------------------------------------------------------------------------------------------
@@ -579,7 +582,7 @@ def test_debug_turns_on_imputation_when_a_model_meets_missing_values(contracts, 
     contract = contracts["wide"]
     ctx = contract.ctx
     code = drafts["wide"]["svm"].code
-    no_imputation = next(p for p in policy.plan_refinement(ctx, code, info(code, "preprocess"), "", [], 100)
+    no_imputation = next(p for p in policy.plan_refinement(ctx, code, info(code, "preprocess"), NO_ABLATION, [], 100)
                          if parse_plan(p)[1] == {"impute": "constant"})
     # An LLM-like edit: imputation switched off, which the SVM cannot live with.
     code = refined(policy, ctx, code, "preprocess", no_imputation).replace(
@@ -595,7 +598,7 @@ def test_debug_turns_on_imputation_when_a_model_meets_missing_values(contracts, 
 def test_debug_simplifies_the_block_named_in_the_traceback(contracts, policy):
     ctx = contracts["binary"].ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
-    plan = next(p for p in policy.plan_refinement(ctx, code, info(code, "train"), "", [], 100)
+    plan = next(p for p in policy.plan_refinement(ctx, code, info(code, "train"), NO_ABLATION, [], 100)
                 if parse_plan(p)[1] == {"folds": 5})
     code = refined(policy, ctx, code, "train", plan)
     line = next(start for kind, _, start, _ in marked_blocks(code) if kind == "train") + 3

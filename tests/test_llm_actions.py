@@ -11,7 +11,7 @@ import pytest
 from ablation import splice, split_blocks
 from core.errors import PluginError
 from core.store import RunStore
-from plugins.heuristic.plans import parse_plan
+from space.ops import parse_plan
 from plugins.heuristic.policy import HeuristicPolicy
 from plugins.llm import actions
 from plugins.llm.prompting import without_specs
@@ -199,7 +199,7 @@ def test_a_lora_adapted_hf_policy_plans_a_catalogue_op_on_the_trainers_structure
     step = state_with_history(step_splits)
     store = RunStore(tmp_path / "runs.sqlite")
     policy = adapted_policy(lora_adapter, "structured", 48, store)
-    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, 2)
+    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, 2)
     calls = store.llm_calls("structured")
     print("\n" + "\n---\n".join(c["reply"] for c in calls))
     assert isinstance(policy.model, PeftModel)
@@ -220,7 +220,7 @@ def test_a_lora_adapted_hf_policy_plans_and_writes_the_block_on_the_trainers_fre
     step = state_with_history(step_splits)
     store = RunStore(tmp_path / "runs.sqlite")
     policy = adapted_policy(lora_adapter, "free", 160, store)
-    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, 1)
+    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, 1)
     calls = store.llm_calls("free")
     print("\n" + "\n---\n".join(c["reply"] for c in calls))
     check_calls(calls, step, "free", 160, plans)
@@ -246,7 +246,7 @@ def test_a_greedy_policys_retry_shows_why_not_the_reply_and_samples(retry_temper
     policy = HFPolicy({"model": str(smollm2), "action_format": "structured", "retry_temperature": retry_temperature,
                        "max_tokens": {"plan_refinement": 24}}, store=store, run_id="retry")
     torch.manual_seed(0)
-    policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, 1)
+    policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, 1)
     first, retry = store.llm_calls("retry")  # the base model's first reply is no action, so it was retried
     assert not first["ok"]
     asked = json.loads(retry["prompt"])

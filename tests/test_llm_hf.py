@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from core.local_llm import load_causal_lm
-from core.policy import BlockInfo, CandidateInfo, PlanRecord
+from core.policy import AblationEffect, AblationView, BlockInfo, CandidateInfo, PlanRecord
 from core.store import RunStore
 from plugins.llm import usage_summary, usage_table
 from plugins.policy_hf import HFPolicy
@@ -34,7 +34,8 @@ pd.DataFrame({"id": test["id"], "species": model.predict(test[FEATURES].fillna(0
     "submission.csv", index=False)
 print("Final Validation Performance: 0.9")
 '''
-TABLE = "| block | action | score | effect |\n|---|---|---|---|\n| model#0 | simplify | 0.90 | 0.07 |"
+TABLE = AblationView(base_score=0.97, rows=[AblationEffect(block="model#0", kind="model", action="simplify",
+                                                           score=0.90, effect=0.07)])
 MESSAGES = [{"role": "system", "content": "You are terse."},
             {"role": "user", "content": "Name one model for tabular classification."}]
 
@@ -87,7 +88,7 @@ def test_several_samples_of_one_prompt_come_from_one_batched_generation(smollm2,
     block = BlockInfo(key="model#0", kind="model",
                       source="model = RandomForestClassifier(n_estimators=100, random_state=0)")
     history = [PlanRecord(plan="Use 300 trees instead of 100.", score=0.94, status="ok")]
-    plans = policy.plan_refinement(penguins.ctx, SCRIPT, block, "The model matters most.", history, 3)
+    plans = policy.plan_refinement(penguins.ctx, SCRIPT, block, AblationView(base_score=0.97, text="The model matters most."), history, 3)
     calls = store.llm_calls("batch")
     first = [c for c in calls if len(json.loads(c["prompt"])) == 2]
     assert len(first) == 3 and len({c["started_at"] for c in first}) == 1  # one generation, three rows

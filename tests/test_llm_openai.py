@@ -13,7 +13,7 @@ import pytest
 
 from ablation import split_blocks
 from core.cards import ModelCard
-from core.policy import BlockInfo, CandidateInfo, PlanRecord
+from core.policy import AblationEffect, AblationView, BlockInfo, CandidateInfo, PlanRecord
 from core.store import RunStore
 from plugins.llm import usage_summary, usage_table
 from plugins.policy_openai import OpenAIPolicy
@@ -40,8 +40,9 @@ print(f"Final Validation Performance: {(val_predictions['species'] == valid['spe
 '''
 # small enough for the whole-script roles to write back within their tiny token caps
 TINY = 'import pandas as pd\nv = pd.read_csv("./input/valid.csv")\nv[["id", "species"]].to_csv("val_predictions.csv")\n'
-TABLE = "| block | action | score | effect |\n|---|---|---|---|\n| model#0 | remove | failed | n/a |\n" \
-        "| preprocess#0 | simplify | 0.93 | 0.04 |"
+TABLE = AblationView(base_score=0.97, maximize=True, rows=[
+    AblationEffect(block="model#0", kind="model", action="remove", status="error"),
+    AblationEffect(block="preprocess#0", kind="preprocess", action="simplify", score=0.93, effect=0.04)])
 CAPS = {"summarize_search": 16, "write_initial": 16, "merge": 80, "simplify_block": 16, "summarize_ablation": 16,
         "plan_refinement": 16, "implement_plan": 16, "debug": 40, "plan_ensemble": 16, "implement_ensemble": 16,
         "fix_leakage": 40, "use_all_data": 40}
@@ -66,7 +67,7 @@ def role_arguments(ctx) -> dict[str, tuple]:
         "merge": (TINY, TINY.replace("valid.csv", "test.csv")),
         "simplify_block": (SCRIPT, model_block()),
         "summarize_ablation": (TABLE,),
-        "plan_refinement": (SCRIPT, model_block(), "The model block matters most.", history, 2),
+        "plan_refinement": (SCRIPT, model_block(), AblationView(base_score=0.97, text="The model block matters most."), history, 2),
         "implement_plan": (SCRIPT, model_block(), "Use C=0.5 in the logistic regression."),
         "debug": (TINY, "Traceback (most recent call last):\nKeyError: 'species'"),
         "plan_ensemble": (candidates, []),

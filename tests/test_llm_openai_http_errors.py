@@ -12,8 +12,10 @@ import pytest
 
 from core.store import RunStore
 from plugins.policy_openai import OpenAIPolicy
+from core.policy import AblationEffect, AblationView
 
-TABLE = "| block | action | score | effect |\n|---|---|---|---|\n| model#0 | simplify | 0.9 | 0.05 |"
+TABLE = AblationView(base_score=0.95, rows=[AblationEffect(block="model#0", kind="model", action="simplify",
+                                                           score=0.9, effect=0.05)])
 
 
 class Endpoint:

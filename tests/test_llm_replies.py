@@ -13,7 +13,7 @@ import pytest
 
 from ablation import splice, split_blocks
 from core.errors import PluginError
-from core.policy import BlockInfo, ColumnInfo, PlanRecord, TaskContext
+from core.policy import AblationView, BlockInfo, ColumnInfo, PlanRecord, TaskContext
 from plugins.llm import prompting, replies
 from plugins.llm.prompting import Part, render
 from plugins.llm.replies import ReplyError
@@ -314,8 +314,8 @@ def test_a_failed_load_makes_every_role_answer_none_without_raising(tmp_path):
 
     store = RunStore(tmp_path / "runs.sqlite")
     policy = HFPolicy({"model": str(tmp_path / "nowhere")}, store=store, run_id="r1")
-    assert policy.summarize_ablation(penguins_context(), "| block | effect |") is None
-    assert policy.summarize_ablation(penguins_context(), "| block | effect |") is None
+    assert policy.summarize_ablation(penguins_context(), AblationView()) is None
+    assert policy.summarize_ablation(penguins_context(), AblationView()) is None
     calls = store.llm_calls("r1")
     assert [c["ok"] for c in calls] == [0, 0]
     assert all("not a model folder" in c["error"] for c in calls)
@@ -352,16 +352,16 @@ def test_prose_that_loops_is_kept_once_and_prose_copied_from_the_prompt_is_refus
                            "\n- score 0.975: Increase n_estimators to 500.", prompt=PLANNER_PROMPT)
 
 
-def test_the_base_score_is_read_from_a_real_ablation_table_in_the_words_the_heuristic_planner_reads():
+def test_an_llm_summariser_sees_the_base_score_and_the_table_of_the_typed_ablation():
     from ablation import AblationRow, AblationSummary
-    from plugins.heuristic.policy import BASE_SCORE
 
     rows = [AblationRow(block_key="model#0", kind="model", action="simplify", description="plain", status="ok",
                         score=0.9, effect=0.07),
             AblationRow(block_key="train#0", kind="train", action="remove", description="none", status="error",
                         score=None, effect=None)]
-    table = AblationSummary(base_score=0.97, maximize=True, rows=rows).table()
-    text = prompting.base_score_text(penguins_context(), table)
-    assert text == "Base validation score 0.97 (accuracy, higher is better)."
-    assert float(BASE_SCORE.search(text).group(1)) == pytest.approx(0.97)
-    assert prompting.base_score_text(penguins_context(), "| block | score | effect |\n|---|---|---|") == ""
+    view = AblationSummary(base_score=0.97, maximize=True, rows=rows).view()
+    assert prompting.base_score_text(penguins_context(), view.base_score) == \
+        "Base validation score 0.97 (accuracy, higher is better)."
+    assert prompting.base_score_text(penguins_context(), None) == ""
+    table = view.table().splitlines()
+    assert table[2].startswith("| model#0 | model | simplify | 0.9 | +0.07 |") and table[3].endswith("| error |")

@@ -84,14 +84,14 @@ def test_the_served_model_plans_the_taught_action_in_the_pipelines_refinement_ro
     step, view = taught["step"], view_of(taught["step"])
     policy = served_policy(taught, temperature=0.0)
 
-    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, n=1)
+    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, n=1)
 
     assert plans == [taught["action"].plan]
     assert policy.implement_plan(step.context, step.code, step.block, plans[0]) == \
         actions.block_of(view, taught["action"])
     # the same adapter through the in-process hf policy plans the same
     local = HFPolicy({"adapter": str(taught["adapter"]), "action_format": FMT})
-    assert local.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, n=1) == plans
+    assert local.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, n=1) == plans
 
 
 @pytest.mark.slow

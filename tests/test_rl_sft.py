@@ -124,7 +124,7 @@ def test_an_adapter_fitted_to_one_demonstration_makes_the_hf_policy_plan_and_wri
                         SFTSettings(max_steps=25, learning_rate=3e-3, lora_r=16, lora_alpha=32, lora_dropout=0.0))
 
     policy = HFPolicy({"adapter": str(adapter), "action_format": fmt})
-    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation, step.history, n=1)
+    plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, n=1)
 
     assert plans == [taught.plan]
     block = policy.implement_plan(step.context, step.code, step.block, plans[0])

@@ -12,8 +12,8 @@ import json
 import math
 
 from core.policy import CandidateInfo, PlanRecord, TaskContext
-from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.render import PredictSpec, score_lines
+from space.ops import parse_plan
+from space.render import PredictSpec, score_lines
 
 METHODS = ("mean", "stacking", "weighted", "rank", "top")
 

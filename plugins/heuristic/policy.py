@@ -3,27 +3,19 @@ carry their own specs. It is also the fallback when another policy has nothing u
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pandas as pd
 
 from core.cards import ModelCard
 from core.errors import PluginError
-from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
-from plugins.heuristic import draft, ensemble, plans, repair
-from plugins.heuristic.recipe import ModelSpec, PreprocessSpec
-from plugins.heuristic.render import (
-    MARKER,
-    block_spec,
-    render_block,
-    render_script,
-    replace_block,
-)
+from core.policy import AblationView, BlockInfo, CandidateInfo, PlanRecord, TaskContext
+from plugins.heuristic import ensemble
+from space import draft, ops, repair
+from space.render import block_spec, render_block, render_script, rendered, replace_block, specs_of
+from space.specs import ModelSpec
 
-BASE_SCORE = re.compile(r"[Bb]ase (?:validation )?score:? ([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")
 RESERVED_FILES = {"train.csv", "valid.csv", "test.csv", "sample_submission.csv"}
-
 
 
 class HeuristicPolicy:
@@ -60,7 +52,7 @@ class HeuristicPolicy:
 
     def merge(self, ctx: TaskContext, base_code: str, reference_code: str) -> str | None:
         ctx = self._ctx(ctx)
-        base, reference = repair.specs_of(base_code), repair.specs_of(reference_code)
+        base, reference = specs_of(base_code), specs_of(reference_code)
         if not isinstance(base.get("model"), ModelSpec) or not isinstance(reference.get("model"), ModelSpec):
             return None
         model = draft.merged_model(ctx, base["model"], reference["model"], base.get("preprocess"))
@@ -73,48 +65,17 @@ class HeuristicPolicy:
     def simplify_block(self, ctx: TaskContext, code: str, block: BlockInfo) -> str | None:
         ctx = self._ctx(ctx)
         simple = repair.simpler_spec(ctx, block.kind, block_spec(block.source, block.kind))
-        return _rendered(ctx, block, simple) if simple is not None else None
+        return rendered(ctx, block, simple) if simple is not None else None
 
-    def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
-        return summarize_table(ctx, table)
+    def summarize_ablation(self, ctx: TaskContext, ablation: AblationView) -> str:
+        return summarize(ctx, ablation)
 
-    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: AblationView,
                         history: list[PlanRecord], n: int) -> list[str]:
-        ctx = self._ctx(ctx)
-        spec = block_spec(block.source, block.kind)
-        if spec is None or n <= 0:
-            return []
-        specs = repair.specs_of(code)
-        model = specs.get("model") if isinstance(specs.get("model"), ModelSpec) else None
-        preprocess = specs.get("preprocess") if isinstance(specs.get("preprocess"), PreprocessSpec) else None
-        if block.kind == "preprocess":
-            ops = plans.preprocess_ops(ctx, spec, model)
-        elif block.kind == "model":
-            ops = plans.model_ops(ctx, spec, preprocess)
-        elif block.kind == "train":
-            ops = plans.train_ops(ctx, spec, model)
-        else:
-            return []
-        found = BASE_SCORE.search(ablation or "")
-        base = float(found.group(1)) if found else None
-        return plans.rank_ops(ops, history, base, ctx.maximize, n)
+        return ops.candidate_plans(self._ctx(ctx), code, block, history, ablation.base_score, n)
 
     def implement_plan(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
-        spec, new = self.specs_for(ctx, code, block, plan)
-        if new is None or new == spec:
-            return None
-        return _rendered(self._ctx(ctx), block, new)
-
-    def specs_for(self, ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> tuple:
-        """(the block's spec, the spec the plan's op makes of it); either is None when there is none (a block this
-        policy did not write, a plan without an op, an op or args that do not fit the block)."""
-        parsed = plans.parse_plan(plan)
-        spec = block_spec(block.source, block.kind)
-        if parsed is None or spec is None:
-            return spec, None
-        preprocess = repair.specs_of(code).get("preprocess")
-        return spec, plans.apply_op(self._ctx(ctx), block.kind, spec, *parsed,
-                                    preprocess if isinstance(preprocess, PreprocessSpec) else None)
+        return ops.implement(self._ctx(ctx), code, block, plan)
 
     # --- debugging and checks ------------------------------------------------------------------------------------
 
@@ -150,64 +111,24 @@ class HeuristicPolicy:
         return ensemble.ensemble_script(self._ctx(ctx), candidates, plan)
 
 
-def _rendered(ctx: TaskContext, block: BlockInfo, spec) -> str:
-    """The block rendered from ``spec``, keeping any lines the block had above its marker (a module docstring)."""
-    lines = block.source.splitlines()
-    at = next((i for i, line in enumerate(lines) if MARKER.match(line)), 0)
-    return "\n".join([*lines[:at], render_block(ctx, block.kind, spec)])
-
-
-def summarize_table(ctx: TaskContext, table: str) -> str:
-    """A few factual sentences from the ablation table: the base score, then each block's effect, largest first."""
-    rows = _table_rows(table)
-    base = None
-    for row in rows:
-        score, effect = _number(row.get("score")), _number(row.get("effect"))
-        if score is not None and effect is not None:
-            base = score + effect if ctx.maximize else score - effect
-            break
-    parts = [f"Base validation score {base:.6g} ({ctx.metric}, {'higher' if ctx.maximize else 'lower'} is better)."
-             if base is not None else f"Metric {ctx.metric} ({'higher' if ctx.maximize else 'lower'} is better)."]
-    measured = [r for r in rows if _number(r.get("effect")) is not None]
-    measured.sort(key=lambda r: -abs(_number(r["effect"])))
+def summarize(ctx: TaskContext, ablation: AblationView) -> str:
+    """A few factual sentences from the ablation rows: the base score, then each block's effect, largest first."""
+    direction = "higher" if ctx.maximize else "lower"
+    parts = [f"Base validation score {ablation.base_score:.6g} ({ctx.metric}, {direction} is better)."
+             if ablation.base_score is not None else f"Metric {ctx.metric} ({direction} is better)."]
+    measured = sorted((r for r in ablation.rows if r.effect is not None), key=lambda r: -abs(r.effect))
     for i, row in enumerate(measured):
-        effect = _number(row["effect"])
-        action = row.get("action", "change")
-        what = f"{'Removing' if action == 'remove' else 'Simplifying'} {row.get('block', '?')}"
-        if abs(effect) < 1e-12:
-            parts.append(f"{what} leaves the score unchanged ({row.get('score')}).")
-        elif effect > 0:
-            parts.append(f"{what} costs {effect:.4g} (score {row.get('score')})"
-                         + (": it contributes most." if i == 0 else "."))
+        what = f"{'Removing' if row.action == 'remove' else 'Simplifying'} {row.block}"
+        score = f"{row.score:.6g}" if row.score is not None else "n/a"
+        if abs(row.effect) < 1e-12:
+            parts.append(f"{what} leaves the score unchanged ({score}).")
+        elif row.effect > 0:
+            parts.append(f"{what} costs {row.effect:.4g} (score {score})" + (": it contributes most." if i == 0 else "."))
         else:
-            parts.append(f"{what} improves the score by {-effect:.4g} (score {row.get('score')}): that block, as it "
+            parts.append(f"{what} improves the score by {-row.effect:.4g} (score {score}): that block, as it "
                          "is, hurts and is worth reworking.")
-    failed = [r for r in rows if _number(r.get("effect")) is None]
-    for row in failed:
-        parts.append(f"The variant of {row.get('block', '?')} failed ({row.get('status', 'error')}), so that block is "
-                     "needed as written.")
-    if not rows:
+    for row in (r for r in ablation.rows if r.effect is None):
+        parts.append(f"The variant of {row.block} failed ({row.status}), so that block is needed as written.")
+    if not ablation.rows:
         parts.append("No ablation variant ran, so no block's contribution is known.")
     return " ".join(parts)
-
-
-def _table_rows(table: str) -> list[dict[str, str]]:
-    lines = [line.strip() for line in (table or "").splitlines() if line.strip().startswith("|")]
-    if len(lines) < 2:
-        return []
-    header = [cell.strip().lower() for cell in lines[0].strip("|").split("|")]
-    rows = []
-    for line in lines[1:]:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if all(set(cell) <= set("-: ") for cell in cells):
-            continue  # the separator row
-        rows.append(dict(zip(header, cells)))
-    return rows
-
-
-def _number(text) -> float | None:
-    try:
-        value = float(str(text).replace("+", "")) if text not in (None, "", "n/a") else None
-    except ValueError:
-        return None
-    return value

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from ablation import SpliceError, splice, split_blocks
 from core.policy import BlockInfo, PlanRecord, TaskContext
-from plugins.heuristic.plans import parse_plan
-from plugins.heuristic.policy import BASE_SCORE, HeuristicPolicy
-from plugins.heuristic.render import block_spec
+from space import ops
+from space.ops import parse_plan
+from space.render import block_spec
 from plugins.llm import prompting, replies
 from plugins.llm.replies import ReplyError
 
@@ -46,7 +46,7 @@ class StepView:
     def menu(self, size: int = MENU_SIZE) -> list[dict]:
         """The catalogue's best untried operations for the block, as {"op", "args", "text"} (empty: the block has no
         spec to operate on, e.g. a script no heuristic wrote)."""
-        plans = HeuristicPolicy().plan_refinement(self.ctx, self.code, self.block, self.ablation, self.history, size)
+        plans = ops.candidate_plans(self.ctx, self.code, self.block, self.history, self.prev_score, size)
         out = []
         for plan in plans or []:
             parsed = parse_plan(plan)
@@ -55,12 +55,12 @@ class StepView:
         return out
 
 
-def role_view(ctx: TaskContext, code: str, block: BlockInfo, ablation: str, history: list[PlanRecord]) -> StepView:
-    """The view of a ``plan_refinement`` call: its arguments, with the score before read from the ablation summary's
-    "Base validation score X" (the score of the script being refined, which the trainer's states record)."""
-    found = BASE_SCORE.search(ablation or "")
+def role_view(ctx: TaskContext, code: str, block: BlockInfo, ablation: str, base_score: float | None,
+              history: list[PlanRecord]) -> StepView:
+    """The view of a ``plan_refinement`` call: its arguments, the ablation as prompt text and the score of the script
+    being refined (what the trainer's states record)."""
     return StepView(ctx=ctx, code=code, block=block, ablation=ablation or "", history=list(history),
-                    prev_score=float(found.group(1)) if found else None)
+                    prev_score=base_score)
 
 
 @dataclass(frozen=True)
@@ -183,7 +183,7 @@ def restates(view: StepView, action: Action) -> bool:
     """Whether a structured action fits the block but asks for the settings it already has (a no-op, not an error)."""
     if action.op is None:
         return False
-    spec, new = HeuristicPolicy().specs_for(view.ctx, view.code, view.block, action.plan)
+    spec, new = ops.specs_for(view.ctx, view.code, view.block, action.plan)
     return new is not None and new == spec
 
 
@@ -192,7 +192,7 @@ def block_of(view: StepView, action: Action) -> str | None:
     structured action's op (None when the op does not fit the block)."""
     if action.block_source is not None:
         return action.block_source
-    return HeuristicPolicy().implement_plan(view.ctx, view.code, view.block, action.plan)
+    return ops.implement(view.ctx, view.code, view.block, action.plan)
 
 
 def render(action: Action, fmt: str) -> str:

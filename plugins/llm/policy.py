@@ -18,8 +18,8 @@ from pydantic import ValidationError
 
 from core.cards import ModelCard
 from core.errors import PluginError
-from core.policy import BlockInfo, CandidateInfo, PlanRecord, TaskContext
-from plugins.heuristic.plans import parse_plan
+from core.policy import AblationView, BlockInfo, CandidateInfo, PlanRecord, TaskContext
+from space.ops import parse_plan
 from plugins.llm import actions, prompting, replies, skeletons
 from plugins.llm.prompting import Part
 from plugins.llm.replies import ReplyError
@@ -287,14 +287,14 @@ class LLMPolicy:
         fields = {**self._common(ctx), **self._block_fields(code, block)}
         return _first(self._ask("simplify_block", fields, lambda text, _: replies.parse_block(text, code, block)))
 
-    def summarize_ablation(self, ctx: TaskContext, table: str) -> str:
-        base = prompting.base_score_text(ctx, table)  # the fact the heuristic planner reads from the summary
+    def summarize_ablation(self, ctx: TaskContext, ablation: AblationView) -> str:
+        base = prompting.base_score_text(ctx, ablation.base_score)
+        table = ablation.table()
         fields = {**self._common(ctx), "table": Part(f"{base}\n{table}" if base else table, "head", 400)}
-        summary = _first(self._ask("summarize_ablation", fields,
-                                   lambda text, prompt: replies.parse_text(text, prompt=prompt)))
-        return f"{base} {summary}" if summary and base else summary
+        return _first(self._ask("summarize_ablation", fields,
+                                lambda text, prompt: replies.parse_text(text, prompt=prompt)))
 
-    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+    def plan_refinement(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: AblationView,
                         history: list[PlanRecord], n: int) -> list[str]:
         if n <= 0:
             return []
@@ -302,7 +302,7 @@ class LLMPolicy:
             return self._plan_actions(ctx, code, block, ablation, history, n)
         known = {h.plan for h in history}
         fields = {**self._common(ctx), **self._block_fields(code, block),
-                  "ablation": Part(ablation or "(no ablation summary)", "head", 200),
+                  "ablation": Part(_ablation_text(ctx, ablation) or "(no ablation summary)", "head", 200),
                   "history": Part(prompting.history_text(history, ctx.maximize), "head", 200), "n": str(n)}
         answers = self._ask("plan_refinement", fields,
                             lambda text, prompt: replies.parse_plans(text, known, n, prompt=prompt), n=n)
@@ -311,11 +311,11 @@ class LLMPolicy:
             plans += [p for p in found if p not in plans]
         return plans[:n] or None
 
-    def _plan_actions(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: str,
+    def _plan_actions(self, ctx: TaskContext, code: str, block: BlockInfo, ablation: AblationView,
                       history: list[PlanRecord], n: int) -> list[str] | None:
         """``plan_refinement`` in the action format: the trainer's prompt for this state, one action per reply."""
         fmt = self.action_format
-        view = actions.role_view(ctx, code, block, ablation, history)
+        view = actions.role_view(ctx, code, block, _ablation_text(ctx, ablation), ablation.base_score, history)
         found = self._ask_messages("plan_refinement", actions.messages(view, fmt),
                                    lambda text, _: actions.parse_untried(text, view, fmt), n=n, echo_reply=False)
         plans: list[str] = []
@@ -433,3 +433,9 @@ def _current_node() -> str | None:
         return get_config().get("metadata", {}).get("langgraph_node")
     except (RuntimeError, LookupError, ImportError):
         return None
+
+
+def _ablation_text(ctx: TaskContext, ablation: AblationView) -> str:
+    """The ablation as a prompt shows it: the base score first, then the summariser's sentences (or the table)."""
+    base, described = prompting.base_score_text(ctx, ablation.base_score), ablation.described()
+    return " ".join(p for p in (base if base not in described else "", described) if p)

@@ -188,22 +188,11 @@ def ensemble_contract(ctx: TaskContext, candidates: list[CandidateInfo]) -> str:
     ])
 
 
-def base_score_text(ctx: TaskContext, table: str) -> str:
-    """"Base validation score X (metric, higher is better)." from an ablation table (any row with a score and its
-    effect gives it), or "" when no variant ran."""
-    lines = [line.strip().strip("|") for line in (table or "").splitlines() if line.strip().startswith("|")]
-    if len(lines) < 3:
+def base_score_text(ctx: TaskContext, base_score: float | None) -> str:
+    """"Base validation score X (metric, higher is better)." ("" without a score)."""
+    if base_score is None:
         return ""
-    header = [cell.strip().lower() for cell in lines[0].split("|")]
-    for line in lines[2:]:
-        row = dict(zip(header, (cell.strip() for cell in line.split("|"))))
-        try:
-            score, effect = float(row.get("score", "")), float(row.get("effect", ""))
-        except ValueError:
-            continue
-        base = score + effect if ctx.maximize else score - effect
-        return f"Base validation score {base:.6g} ({ctx.metric}, {'higher' if ctx.maximize else 'lower'} is better)."
-    return ""
+    return f"Base validation score {base_score:.6g} ({ctx.metric}, {'higher' if ctx.maximize else 'lower'} is better)."
 
 
 def results_text(results: list[dict], body_chars: int = 600) -> str:

@@ -30,7 +30,7 @@ def make_ablate(rc):
             rows.append(AblationRow(block_key=v.block_key, kind=v.kind, action=v.action, description=v.description,
                                     status=a["status"], score=score, effect=effect))
         summary = AblationSummary(base_score=best["score"], maximize=rc.metric.maximize, rows=rows)
-        text = ask(rc, "summarize_ablation", summary.table()) or ""
+        text = ask(rc, "summarize_ablation", summary.view()) or ""
         record = {**summary.to_dict(), "step": step, "text": text, "skipped": [list(s) for s in skipped],
                   "table": summary.table()}
         logger.info(f"ablation t{step}: {len(rows)} variants, {len(skipped)} blocks skipped\n{summary.table()}")

@@ -3,10 +3,10 @@ the earlier plans and their scores shown to the planner; the best of ALL K attem
 
 from loguru import logger
 
-from ablation import SpliceError, splice, split_blocks
+from ablation import AblationSummary, SpliceError, splice, split_blocks
 from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
-from core.policy import BlockInfo, PlanRecord
+from core.policy import AblationView, BlockInfo, PlanRecord
 from graphs.evaluate import Job, ask, best_of, better, evaluate
 
 
@@ -30,12 +30,15 @@ def make_refine(rc):
         if block is None:
             return {"outer_step": step, "refined": [target["key"]], "notes": [f"t{step}: target block vanished"]}
         info = BlockInfo(key=block.key, kind=block.kind, source=block.source)
+        record = state.get("ablation") or {}
+        ablation = (AblationSummary.from_dict(record).view(record.get("text", "")) if record.get("rows") is not None
+                    else AblationView(base_score=best.get("score"), maximize=rc.metric.maximize))
         history: list[PlanRecord] = []
         records, attempts = [], []
         want = rc.task.budget.plans
         batch = max(1, min(rc.workers, want))  # plans proposed together run in parallel
         while len(history) < want and rc.search_time_left() > 0:
-            plans = ask(rc, "plan_refinement", code, info, state.get("ablation", {}).get("text", ""), history,
+            plans = ask(rc, "plan_refinement", code, info, ablation, history,
                         min(batch, want - len(history))) or []
             plans = [p for p in plans if p and p not in {h.plan for h in history}][: want - len(history)]
             if not plans:
@@ -43,13 +46,13 @@ def make_refine(rc):
             jobs, planned = [], []
             # what the planner saw, stored with each attempt: a step-wise RL state (rl.dataset reads it back)
             seen = {"step": step, "block": block.key, "block_kind": block.kind, "base_score": best.get("score"),
-                    "ablation": state.get("ablation", {}).get("text", ""),
+                    "ablation": ablation.described(), "ablation_rows": [r.model_dump() for r in ablation.rows],
                     "history": [h.model_dump() for h in history]}
             for plan in plans:
                 new_code = implemented(rc, code, block, info, plan)
                 if new_code is None and rc.fallback is not rc.policy:
                     # a plan nobody can implement would spend the slot: the heuristic plans and implements instead
-                    own = rc.fallback.plan_refinement(rc.ctx, code, info, "", history, 1) or []
+                    own = rc.fallback.plan_refinement(rc.ctx, code, info, ablation, history, 1) or []
                     if own and own[0] != plan:
                         records.append({"step": step, "block": block.key, "plan": plan, "score": None,
                                         "status": "not_implemented", "attempt": None})

@@ -12,11 +12,11 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from core.policy import PlanRecord, TaskContext
-from plugins.heuristic import families
-from plugins.heuristic.draft import family_member
-from plugins.heuristic.recipe import ModelSpec, PreprocessSpec, TrainSpec
-from plugins.heuristic.render import column_roles
+from core.policy import BlockInfo, PlanRecord, TaskContext
+from space import families
+from space.draft import family_member
+from space.render import block_spec, column_roles, rendered, specs_of
+from space.specs import ModelSpec, PreprocessSpec, TrainSpec
 
 TAG = re.compile(r"\(op: (\w+) (\{.*\})\)\s*$", re.DOTALL)
 MAX_MEMBERS = 3
@@ -351,3 +351,42 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
         return None
     return ModelSpec(members=members)
 
+
+
+# --- plans for a block of a script, and their code ---------------------------------------------------------------
+
+def candidate_plans(ctx: TaskContext, code: str, block: BlockInfo, history: list[PlanRecord],
+                    base_score: float | None, n: int) -> list[str]:
+    """Up to ``n`` untried plans for ``block``, best first (empty: a block without a spec, e.g. written by an LLM,
+    or a kind without ops)."""
+    spec = block_spec(block.source, block.kind)
+    if spec is None or n <= 0:
+        return []
+    specs = specs_of(code)
+    model = specs.get("model") if isinstance(specs.get("model"), ModelSpec) else None
+    preprocess = specs.get("preprocess") if isinstance(specs.get("preprocess"), PreprocessSpec) else None
+    makers = {"preprocess": lambda: preprocess_ops(ctx, spec, model),
+              "model": lambda: model_ops(ctx, spec, preprocess),
+              "train": lambda: train_ops(ctx, spec, model)}
+    if block.kind not in makers:
+        return []
+    return rank_ops(makers[block.kind](), history, base_score, ctx.maximize, n)
+
+
+def specs_for(ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> tuple:
+    """(the block's spec, the spec the plan's op makes of it); either is None when there is none (a block without
+    a spec, a plan without an op, an op or args that do not fit the block)."""
+    parsed = parse_plan(plan)
+    spec = block_spec(block.source, block.kind)
+    if parsed is None or spec is None:
+        return spec, None
+    preprocess = specs_of(code).get("preprocess")
+    return spec, apply_op(ctx, block.kind, spec, *parsed, preprocess if isinstance(preprocess, PreprocessSpec) else None)
+
+
+def implement(ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:
+    """The block's new source for a plan with an op (None: no op, an op that does not fit, or no change)."""
+    spec, new = specs_for(ctx, code, block, plan)
+    if new is None or new == spec:
+        return None
+    return rendered(ctx, block, new)

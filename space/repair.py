@@ -6,19 +6,15 @@ from __future__ import annotations
 import re
 
 from core.policy import TaskContext
-from plugins.heuristic import families
-from plugins.heuristic.draft import family_member
-from plugins.heuristic.recipe import LoadSpec, ModelSpec, PreprocessSpec, TrainSpec
-from plugins.heuristic.render import marked_blocks, render_block, replace_block
+from space import families
+from space.draft import family_member
+from space.specs import LoadSpec, ModelSpec, PreprocessSpec, TrainSpec
+from space.render import marked_blocks, render_block, replace_block, specs_of
 
 FRAME = re.compile(r'File "([^"]+)", line (\d+)')
 MISSING_MODULE = re.compile(r"No module named '([\w.]+)'|cannot import name '\w+' from '([\w.]+)'")
 # A substitute from scikit-learn for families from other libraries, by what they are.
 BOOSTING_LIBRARIES = ("lightgbm", "xgboost", "catboost")
-
-
-def specs_of(code: str) -> dict[str, object]:
-    return {kind: spec for kind, spec, _, _ in marked_blocks(code) if spec is not None}
 
 
 # --- ablation ---------------------------------------------------------------------------------------------------

@@ -13,9 +13,9 @@ import re
 
 from pydantic import ValidationError
 
-from core.policy import TaskContext
-from plugins.heuristic import families
-from plugins.heuristic.recipe import (
+from core.policy import BlockInfo, TaskContext
+from space import families
+from space.specs import (
     KINDS,
     SPEC_TYPES,
     ImportsSpec,
@@ -75,6 +75,11 @@ def marked_blocks(code: str) -> list[tuple[str, object, int, int]]:
     return out
 
 
+def specs_of(code: str) -> dict[str, object]:
+    """Each marked block's spec by kind (blocks without a readable spec left out)."""
+    return {kind: spec for kind, spec, _, _ in marked_blocks(code) if spec is not None}
+
+
 def script_spec(code: str) -> ScriptSpec | None:
     """The whole script's spec when every block of it carries one (a heuristic script, perhaps refined)."""
     specs = {kind: spec for kind, spec, _, _ in marked_blocks(code) if spec is not None}
@@ -114,6 +119,13 @@ def render_block(ctx: TaskContext, kind: str, spec) -> str:
     renderer = {"imports": _imports, "load_data": _load_data, "preprocess": _preprocess, "model": _model,
                 "train": _train, "predict": _predict}[kind]
     return marker(kind, spec) + "\n" + renderer(ctx, spec).strip("\n")
+
+
+def rendered(ctx: TaskContext, block: BlockInfo, spec) -> str:
+    """``block`` re-rendered from ``spec``, keeping any lines it had above its marker (a module docstring)."""
+    lines = block.source.splitlines()
+    at = next((i for i, line in enumerate(lines) if MARKER.match(line)), 0)
+    return "\n".join([*lines[:at], render_block(ctx, block.kind, spec)])
 
 
 def _imports(ctx: TaskContext, spec: ImportsSpec) -> str:

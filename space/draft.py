@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.cards import ModelCard
 from core.policy import TaskContext
-from plugins.heuristic import families
-from plugins.heuristic.recipe import (
+from space import families
+from space.specs import (
     LoadSpec,
     MemberSpec,
     ModelSpec,
@@ -13,7 +13,7 @@ from plugins.heuristic.recipe import (
     ScriptSpec,
     TrainSpec,
 )
-from plugins.heuristic.render import predict_spec
+from space.render import predict_spec
 
 # Set by the script itself (random_state from SEED) or left to the executor's thread budget.
 DROPPED_PARAMS = {"random_state", "n_jobs", "nthread", "num_threads", "thread_count"}
