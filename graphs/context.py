@@ -58,6 +58,8 @@ class RunContext:
     run_id: str
     clock: Clock
     workers: int = 1
+    # roles the configured policy no longer answers, the heuristic does (graphs.evaluate.ask): role -> why
+    handed_to_heuristic: dict[str, str] = field(default_factory=dict)
 
     @property
     def ctx(self) -> TaskContext:

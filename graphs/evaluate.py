@@ -3,6 +3,7 @@ leakage check, run it through the executor, score its validation predictions, an
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,20 +17,49 @@ from graphs.context import RunContext
 from graphs.progress import emit
 from graphs.state import Attempt
 
+# the most of the search time left that one policy call may take: a slow model cannot spend the run's budget on one
+# reply, and the calls after it still get time (each a share of what is left)
+CALL_SHARE = 0.25
+
 
 def ask(rc: RunContext, role: str, *args: Any, **kwargs: Any) -> Any:
-    """Call one role on the configured policy; if it fails or has nothing, the heuristic policy answers."""
+    """Call one role on the configured policy; if it fails or has nothing, the heuristic policy answers.
+
+    A policy with a ``deadline(seconds)`` context (the LLM policies: see ``plugins.llm.LLMPolicy``) gets
+    ``CALL_SHARE`` of the search time left for the call, and reports whether its model failed the role; when it says
+    to give up on the role, the heuristic answers that role for the rest of the run (``rc.handed_to_heuristic``)."""
     answer = None
-    method = getattr(rc.policy, role, None)  # a policy may implement only some roles
-    try:
-        answer = method(rc.ctx, *args, **kwargs) if method is not None else None
-    except Exception as exc:  # noqa: BLE001 - a policy failure must not end the run; it is logged and replaced
-        logger.warning(f"policy '{rc.policy.name}' failed in role {role}: {type(exc).__name__}: {exc}")
+    # a policy may implement only some roles; a role handed to the heuristic is not asked again
+    method = None if role in rc.handed_to_heuristic else getattr(rc.policy, role, None)
+    if method is not None:
+        answer = _policy_answer(rc, role, method, args, kwargs)
     if not answer and rc.fallback is not rc.policy:
         log = logger.info if method is not None else logger.debug
         log(f"role {role}: policy '{rc.policy.name}' had nothing; the heuristic policy answers")
         answer = getattr(rc.fallback, role)(rc.ctx, *args, **kwargs)
     return answer
+
+
+def _policy_answer(rc: RunContext, role: str, method, args: tuple, kwargs: dict) -> Any:
+    """The configured policy's answer (None if it raised), within its share of the time when it takes a deadline."""
+    scope = getattr(rc.policy, "deadline", None)
+    answer = None
+    with scope(CALL_SHARE * max(0.0, rc.search_time_left())) if scope is not None else nullcontext() as report:
+        try:
+            answer = method(rc.ctx, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - a policy failure must not end the run; it is logged and replaced
+            logger.warning(f"policy '{rc.policy.name}' failed in role {role}: {type(exc).__name__}: {exc}")
+    if report is not None and report.give_up:
+        hand_over(rc, role, f"{report.failures_in_a_row} unusable answers in a row (last: {report.error})")
+    return answer
+
+
+def hand_over(rc: RunContext, role: str, reason: str) -> None:
+    """The heuristic answers ``role`` from now on; said once in the log and kept for the run's report."""
+    if rc.handed_to_heuristic.setdefault(role, reason) is not reason:
+        return  # a parallel branch handed it over first
+    logger.warning(f"role {role}: policy '{rc.policy.name}' gave {reason}; the heuristic policy answers {role} "
+                   f"for the rest of the run")
 
 
 @dataclass

@@ -47,6 +47,7 @@ def result_document(rc, state: dict) -> dict:
         "checks": state.get("checks", {}),
         "final": state.get("final", {}),
         "notes": state.get("notes", []),
+        "handed_to_heuristic": dict(rc.handed_to_heuristic),  # roles the policy failed too often: role -> why
         "runs_by_node": dict(runs),
         "seconds_by_node": dict(node_seconds),
         "llm_usage": usage_summary(rc.store, rc.run_id, rc.task.policy.options.get("prices")),
@@ -94,8 +95,10 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
     usage = result.get("llm_usage") or {}
     if usage.get("total", {}).get("calls"):
         lines += ["", "## Language-model calls by role", "", usage_table(usage)]
-    if result["notes"]:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in result["notes"]]
+    notes = result["notes"] + [f"role {role} handed to the heuristic policy: {why}"
+                               for role, why in result.get("handed_to_heuristic", {}).items()]
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 

@@ -14,27 +14,32 @@ from loguru import logger
 from core.errors import PluginError
 from core.hookspecs import hookimpl
 from plugins.llm import Completion, LLMPolicy, LLMUnavailable, share
+from plugins.llm.policy import DEADLINE
 
 LOCAL_KEY = "not-needed"  # what a keyless local server is sent (the SDK insists on some key)
 
 
 class OpenAIPolicy(LLMPolicy):
     """Options (besides LLMPolicy's ``max_tokens``, ``max_prompt_chars``, ``temperature``, ``parse_retries``,
-    ``prices``, ``action_format``):
+    ``prices``, ``action_format``, ``answer_roles``, ``give_up_after``, and ``timeout``: seconds one request may
+    take, default 300 or the task's run_timeout when smaller):
 
     - ``model`` (required): the model name the server knows;
     - ``base_url``: the API's base URL, e.g. ``http://127.0.0.1:8000/v1`` (default: the SDK's, i.e. OpenAI or
       ``OPENAI_BASE_URL``);
     - ``api_key_env``: the environment variable holding the API key (default ``OPENAI_API_KEY``); with a
       ``base_url`` and that variable unset, a placeholder key is sent (local servers need none);
-    - ``timeout``: seconds one request may take (default 300, or the task's run_timeout when smaller);
     - ``retries``: further attempts after a connection error, timeout, 429 or 5xx (default 3), waiting
       ``backoff`` seconds (default 1.0), doubled each time, with jitter; a call that still fails returns None;
     - ``concurrency``: most requests in flight at once across parallel nodes (default 2).
+
+    A request's HTTP timeout is the call's time left (``call_seconds()``, counted once a concurrency slot is free);
+    a request that runs out of it, or a retry whose backoff would end past it, ends the call (LLMUnavailable,
+    DEADLINE).
     """
 
     name = "openai"
-    OPTIONS = ("model", "base_url", "api_key_env", "timeout", "retries", "backoff", "concurrency")
+    OPTIONS = ("model", "base_url", "api_key_env", "retries", "backoff", "concurrency")
     DEFAULT_TEMPERATURE = 0.2
 
     def __init__(self, options: dict | None = None, **kwargs):
@@ -55,7 +60,6 @@ class OpenAIPolicy(LLMPolicy):
         if not os.environ.get(key_env) and self.base_url is None and not os.environ.get("OPENAI_BASE_URL"):
             raise PluginError(f"policy openai: environment variable {key_env} is not set; export the API key there "
                               f"(option api_key_env names another variable), or give base_url for a local server")
-        self.timeout = self._number("timeout", self.default_timeout(), 1.0, 86400.0)
         self.retries = int(self._number("retries", 3, 0, 20, integer=True))
         self.backoff = self._number("backoff", 1.0, 0.0, 600.0)
         self._slots = threading.Semaphore(int(self._number("concurrency", 2, 1, 256, integer=True)))
@@ -100,13 +104,23 @@ class OpenAIPolicy(LLMPolicy):
         for attempt in range(self.retries + 1):
             if attempt:
                 wait = self.backoff * 2 ** (attempt - 1) * (1 + 0.25 * random.random())
+                if self.call_seconds() - wait < self.MIN_CALL_SECONDS:
+                    raise LLMUnavailable(f"{DEADLINE}: no time left for retry {attempt}/{self.retries} after {last}")
                 logger.debug(f"policy openai: retry {attempt}/{self.retries} in {wait:.1f}s after {last}")
                 time.sleep(wait)
             try:
                 with self._slots:
+                    limit = self.call_seconds()  # counted from now: waiting for a slot used time too
+                    if limit < self.MIN_CALL_SECONDS:
+                        raise LLMUnavailable(f"{DEADLINE}: {max(0.0, limit):.1f}s left once a request slot was free")
                     began = time.perf_counter()
-                    response = self.client().chat.completions.create(**kwargs)
+                    response = self.client().chat.completions.create(**kwargs, timeout=limit)
                     seconds = time.perf_counter() - began
+            except openai.APITimeoutError as exc:
+                if limit < self.timeout:  # the call's deadline, not the policy's own timeout: no time to retry
+                    raise LLMUnavailable(f"{DEADLINE}: no reply within the call's {limit:.1f}s") from None
+                last = _describe(exc)
+                continue
             except (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError) as exc:
                 last = _describe(exc)
                 continue

@@ -1,15 +1,20 @@
 """``LLMPolicy``: every role of ``core.policy.Policy`` done by a language model. A role builds its prompt from its
 template (fitted into the role's character budget), asks ``complete`` for a reply, parses it, retries once with the
 parse error, and returns None when nothing usable came back, so the heuristic policy answers instead. Every call is
-recorded in the run store's ``llm_calls``. Subclasses implement ``complete`` (and ``model_name``) only. With option
-``action_format``, the refinement planner asks instead in an RL-trained action format (``plugins.llm.actions``)."""
+recorded in the run store's ``llm_calls``. Subclasses implement ``complete`` (and ``model_name``) only, reading
+``call_seconds()`` for how long the model may take. With option ``action_format``, the refinement planner asks
+instead in an RL-trained action format (``plugins.llm.actions``). ``deadline`` lets the pipeline bound a role call's
+time and learn whether the model failed it (see ``LLMPolicy``)."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +43,8 @@ DEFAULT_MAX_PROMPT_CHARS = {
 WHOLE_SCRIPT_ROLES = ("merge", "debug", "fix_leakage", "use_all_data")  # the reply repeats the script it was given
 CHARS_PER_TOKEN = 3.0  # Python source, conservatively: what a script of N characters costs to write back
 COMMON_OPTIONS = ("max_tokens", "max_prompt_chars", "temperature", "retry_temperature", "parse_retries", "prices",
-                  "action_format", "answer_roles")
+                  "action_format", "answer_roles", "timeout", "give_up_after")
+DEADLINE = "deadline"  # Completion.finish_reason of a reply the call's time cut, and how its error begins
 ACTION_FORMATS = ("roles", *actions.FORMATS)
 # plan_refinement's reply in an action format: one short JSON object, or a plan line and a whole block
 ACTION_MAX_TOKENS = {"structured": 96,
@@ -53,12 +59,30 @@ class Completion:
     text: str
     tokens_in: int = 0
     tokens_out: int = 0
-    finish_reason: str | None = None  # "stop", "length" (hit max_tokens), ...
+    finish_reason: str | None = None  # "stop", "length" (hit max_tokens), DEADLINE (the call's time ran out), ...
     seconds: float | None = None
 
 
 class LLMUnavailable(RuntimeError):
-    """The model could not be reached or failed (after the subclass's own retries); the role returns None."""
+    """The model could not be reached or failed (after the subclass's own retries), or the call's time ran out
+    (the message then starts with DEADLINE); the role returns None."""
+
+
+@dataclass
+class CallReport:
+    """One role call under ``LLMPolicy.deadline``: when its time is up, and what the model made of it."""
+
+    ends_at: float  # time.monotonic() at which the call's time is up
+    error: str | None = None  # why the model gave nothing usable; None: it did, or it was not asked
+    failures_in_a_row: int = 0  # the role's unusable answers in a row, this one included (0 after a usable one)
+    give_up: bool = False  # failures_in_a_row reached the policy's give_up_after: stop asking for this role
+
+    def seconds_left(self) -> float:
+        return self.ends_at - time.monotonic()
+
+
+# the role call in progress in this thread (parallel graph branches share one policy: an attribute would be shared)
+_CALL: ContextVar[CallReport | None] = ContextVar("mlestar_llm_call", default=None)
 
 
 class LLMPolicy:
@@ -81,12 +105,26 @@ class LLMPolicy:
       ``implement_plan`` of that plan returns the block. Its ``plan_refinement`` reply budget defaults to 96 tokens
       (structured) or 576 (free);
     - ``answer_roles``: the roles the model answers (default: all); the others get None at once, so the heuristic
-      policy answers them. E.g. ``[plan_refinement]`` for an adapter trained on refinement steps only.
+      policy answers them. E.g. ``[plan_refinement]`` for an adapter trained on refinement steps only;
+    - ``timeout``: seconds one model call may take (default 300, or the task's run_timeout when smaller);
+    - ``give_up_after``: after this many unusable answers in a row for one role (nothing usable after the parse
+      retry, a call that failed or ran out of time), the pipeline stops asking the model for that role and the
+      heuristic answers it for the rest of the run (default 3; 0: never). A usable answer resets the count.
+
+    The time limit of a call. ``graphs.evaluate.ask`` runs each role call inside ``with policy.deadline(seconds) as
+    report:`` (any policy with a ``deadline`` method gets it; the heuristic has none). Within it, ``call_seconds()``
+    is what the model may still take: the deadline's time left, never more than ``timeout``; a subclass passes it to
+    its backend (``hf``: generate's ``max_time``; ``openai``: the HTTP timeout, and no retry past it). No call is
+    started with less than ``MIN_CALL_SECONDS`` left (None at once, not counted as a failure); a reply the time cut
+    (finish_reason DEADLINE) or a call that ran out of it (LLMUnavailable starting with DEADLINE) is a failed call
+    in ``llm_calls`` whose error says "deadline", and is not retried. Afterwards ``report`` (a ``CallReport``) says
+    whether the model failed the role and whether to ``give_up`` on it. Outside a deadline a call has ``timeout``.
     """
 
     name = "llm"
     OPTIONS: tuple[str, ...] = ()  # the subclass's own option names
     DEFAULT_TEMPERATURE = 0.0
+    MIN_CALL_SECONDS = 0.5  # less time than this left: the call is not started
 
     def __init__(self, options: dict | None = None, *, task=None, store=None, registry=None, run_id: str | None = None,
                  **_unused):
@@ -115,6 +153,8 @@ class LLMPolicy:
         self.temperature = self._number("temperature", self.DEFAULT_TEMPERATURE, 0.0, 2.0)
         self.parse_retries = int(self._number("parse_retries", 1, 0, 5, integer=True))
         self.retry_temperature = self._number("retry_temperature", 0.7, 0.0, 2.0)
+        self.timeout = self._number("timeout", self.default_timeout(), 1.0, 86400.0)
+        self.give_up_after = int(self._number("give_up_after", 3, 0, 1000, integer=True))
         prices = options.get("prices")
         if prices is not None and not (isinstance(prices, dict) and set(prices) <= {"input", "output"}
                                        and all(isinstance(v, (int, float)) for v in prices.values())):
@@ -124,6 +164,8 @@ class LLMPolicy:
         self.templates = prompting.templates(overrides, owner=lambda role: registry.owner("prompt", role))
         self.stats: dict[str, Counter] = defaultdict(Counter)  # role -> first_ok, retry_ok, failed, unavailable
         self._free_blocks: dict[tuple[str, str, str], str] = {}  # (code, block source, plan) -> the block it wrote
+        self._failures_in_a_row: Counter = Counter()  # role -> unusable answers since its last usable one
+        self._failures_lock = threading.Lock()  # parallel branches may finish calls of one role at once
 
     # --- what a subclass provides -----------------------------------------------------------------------------------
 
@@ -134,9 +176,37 @@ class LLMPolicy:
     def complete(self, role: str, messages: list[dict], max_tokens: int, n: int = 1,
                  temperature: float | None = None) -> list[Completion]:
         """``n`` replies to the chat ``messages`` (fewer only if the backend cannot give more), sampled at
-        ``temperature`` (default: the policy's; 0 is greedy); raises LLMUnavailable when the model cannot answer. The
-        replies' ``tokens_in`` add up to the prompt tokens the call read (see ``share``)."""
+        ``temperature`` (default: the policy's; 0 is greedy), within ``call_seconds()``; raises LLMUnavailable when
+        the model cannot answer. The replies' ``tokens_in`` add up to the prompt tokens the call read (see
+        ``share``)."""
         raise NotImplementedError
+
+    # --- the time a call may take -----------------------------------------------------------------------------------
+
+    @contextmanager
+    def deadline(self, seconds: float) -> Iterator[CallReport]:
+        """Role calls made inside take at most ``seconds`` in all (retries included); yields their CallReport."""
+        report = CallReport(ends_at=time.monotonic() + max(0.0, seconds))
+        token = _CALL.set(report)
+        try:
+            yield report
+        finally:
+            _CALL.reset(token)
+
+    def call_seconds(self) -> float:
+        """Seconds the model call starting now may take: the deadline's time left, at most ``timeout``."""
+        report = _CALL.get()
+        return self.timeout if report is None else min(self.timeout, report.seconds_left())
+
+    def _outcome(self, role: str, error: str | None) -> None:
+        """Count the role's unusable answers in a row (``error``: this one was) and tell the deadline's report."""
+        with self._failures_lock:
+            self._failures_in_a_row[role] = self._failures_in_a_row[role] + 1 if error else 0
+            streak = self._failures_in_a_row[role]
+        report = _CALL.get()
+        if report is not None:
+            report.error, report.failures_in_a_row = error, streak
+            report.give_up = error is not None and 0 < self.give_up_after <= streak
 
     # --- options ----------------------------------------------------------------------------------------------------
 
@@ -210,6 +280,12 @@ class LLMPolicy:
         samples = n if self.temperature > 0 else 1
         retry_at = self.temperature or self.retry_temperature
         for attempt in range(1 + self.parse_retries):
+            left = self.call_seconds()
+            if left < self.MIN_CALL_SECONDS:
+                if attempt == 0:  # not the model's failure: the run has no time for it
+                    logger.debug(f"policy {self.name}: {role}: not asked ({max(0.0, left):.1f}s left for the call)")
+                    return None
+                break  # no time for the retry: the first reply's problem stands
             started, t0 = time.time(), time.perf_counter()
             try:
                 completions = self.complete(role, messages, self.max_tokens[role], 1 if attempt else samples,
@@ -217,6 +293,7 @@ class LLMPolicy:
             except LLMUnavailable as exc:
                 self._record(role, messages, None, None, str(exc), time.perf_counter() - t0, started)
                 self.stats[role]["unavailable"] += 1
+                self._outcome(role, str(exc))
                 logger.warning(f"policy {self.name}: {role}: the model did not answer ({exc})")
                 return None
             seconds = time.perf_counter() - t0
@@ -224,20 +301,18 @@ class LLMPolicy:
                 self._record(role, messages, None, None, "the model returned no reply", seconds, started)
             answers, problems = [], []
             for i, completion in enumerate(completions):
-                try:
-                    answers.append(parse(completion.text, user))
-                    error = None
-                except ReplyError as exc:
-                    error = str(exc)
-                    if completion.finish_reason == "length" and "cut off" not in error:
-                        error += " (the reply was cut off at its length limit: keep it shorter)"
+                answer, error = _parsed(completion, user, parse)
+                if error is None:
+                    answers.append(answer)
+                else:
                     problems.append((completion, error))
                 spent = completion.seconds if completion.seconds is not None else share(seconds, len(completions), i)
                 self._record(role, messages, completion, error, None, spent, started)
             if answers:
                 self.stats[role]["first_ok" if attempt == 0 else "retry_ok"] += 1
+                self._outcome(role, None)
                 return answers
-            if not problems:
+            if not problems or problems[0][0].finish_reason == DEADLINE:  # the call's time is spent: no retry
                 break
             completion, error = problems[0]
             why = {"role": "user", "content": self.templates["retry"].format(error=error).strip()}
@@ -248,6 +323,7 @@ class LLMPolicy:
             messages = [*messages, {"role": "assistant", "content": completion.text[:echo]}, why]
         self.stats[role]["failed"] += 1
         reason = problems[0][1] if problems else "no reply"
+        self._outcome(role, reason)
         logger.info(f"policy {self.name}: {role}: no usable reply ({reason})")
         return None
 
@@ -383,6 +459,21 @@ class LLMPolicy:
     def _block_fields(self, code: str, block: BlockInfo) -> dict[str, Any]:
         return {"code": Part(prompting.without_specs(prompting.block_context(code, block)), "ends", 600),
                 "block": prompting.without_specs(block.source), "block_kind": block.kind}
+
+
+def _parsed(completion: Completion, prompt: str, parse: Callable[[str, str], Any]) -> tuple[Any, str | None]:
+    """(the reply's answer, None), or (None, why it is unusable). A reply the call's time cut is unusable as it is:
+    it stops mid-way, and the time a retry would need is spent."""
+    if completion.finish_reason == DEADLINE:
+        after = f" after {completion.seconds:.1f}s" if completion.seconds is not None else ""
+        return None, f"{DEADLINE}: the call's time ran out{after}; the reply was cut"
+    try:
+        return parse(completion.text, prompt), None
+    except ReplyError as exc:
+        error = str(exc)
+        if completion.finish_reason == "length" and "cut off" not in error:
+            error += " (the reply was cut off at its length limit: keep it shorter)"
+        return None, error
 
 
 def _script(text: str, _prompt: str) -> str:
