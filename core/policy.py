@@ -118,6 +118,31 @@ class CandidateInfo(BaseModel):
     model: str = ""
 
 
+class WorkItem(BaseModel):
+    """One thing the scheduler can do next with the time left: refine a solution track again (ablate its head, pick
+    a block, try plans), draft another retrieved model (a new track), or run more ensemble rounds."""
+
+    kind: str  # "refine" | "draft" | "ensemble"
+    track: str = ""  # refine: the track whose head is refined
+    card: str = ""  # draft: the model card's name
+    facts: dict = Field(default_factory=dict)  # what the estimate may use: head score, blocks left, members, ...
+
+
+class WorkOutcome(BaseModel):
+    """A finished work item: how much it moved its score (metric units, positive = better) and what it cost."""
+
+    item: WorkItem
+    gain: float
+    seconds: float
+
+
+class Estimate(BaseModel):
+    """Expected improvement of an item (metric units, positive = better; 0: nothing expected) and its cost."""
+
+    gain: float
+    seconds: float
+
+
 class Policy(Protocol):
     name: str
 
@@ -159,3 +184,7 @@ class Policy(Protocol):
 
     def use_all_data(self, ctx: TaskContext, code: str, unused_files: list[str]) -> str | None:
         """Data-usage checker: the script extended to use provided files it ignores."""
+
+    def estimate(self, ctx: TaskContext, item: WorkItem, done: list[WorkOutcome]) -> Estimate | None:
+        """Scheduler: the expected gain and seconds of ``item``, given the items finished so far in this run (None:
+        no opinion; the heuristic's estimate is used). The scheduler runs the item with the most gain per second."""

@@ -60,6 +60,8 @@ class ValidationSplit(_Strict):
 class Strategy(_Strict):
     merge_stop_at_first: bool = Field(True, description="stop merging at the first merge that does not improve")
     ensemble_size: int = Field(4, ge=2, description="most solutions one ensemble combines")
+    anytime: bool = Field(True, description="after MLE-STAR's first pass, keep working on what promises most until "
+                                            "the budget is spent (false: stop after the first pass)")
 
 
 class PluginsSpec(_Strict):

@@ -17,7 +17,8 @@ from core.task import Task
 from graphs.progress import emit
 from graphs.state import RunState
 
-DEFAULT_ORDER = ("retrieve", "draft", "debug", "merge", "ablate", "target", "refine", "ensemble", "check", "submit")
+DEFAULT_ORDER = ("retrieve", "draft", "debug", "merge", "ablate", "target", "refine", "ensemble", "schedule", "check",
+                 "submit")
 
 
 @dataclass
@@ -92,13 +93,20 @@ class Edge:
 
 
 def default_edges(rc) -> dict[str, Edge]:
-    """The MLE-STAR control flow; routers read the state and the budget (``rc`` may be None when only drawing)."""
+    """MLE-STAR's first pass (its counts size it), then the anytime loop: ``schedule`` picks the next work item
+    until the search time is spent or nothing is left; routers read the state and the budget (``rc`` may be None
+    when only drawing)."""
     budget = rc.task.budget if rc is not None else None
+
+    def anytime(state: dict) -> bool:
+        return state.get("phase") == "anytime"
 
     def fan_out(state: dict) -> list[Send]:
         return [Send("draft", {"card": card, "index": i}) for i, card in enumerate(state.get("cards", []))]
 
     def after_drafts(state: dict) -> str:
+        if anytime(state):  # a draft the scheduler asked for was debugged in its own branch
+            return "schedule"
         failed = [a for a in state.get("drafts", {}).values() if a.get("score") is None]
         if failed and state.get("debug_round", 0) < budget.debug_retries and rc.search_time_left() > 0:
             return "debug"
@@ -108,21 +116,39 @@ def default_edges(rc) -> dict[str, Edge]:
         return "ablate" if budget.outer_steps > 0 and rc.search_time_left() > 0 and state.get("best") else "ensemble"
 
     def after_target(state: dict) -> str:
-        return "refine" if state.get("target") and rc.search_time_left() > 0 else "ensemble"
+        if state.get("target") and rc.search_time_left() > 0:
+            return "refine"
+        return "schedule" if anytime(state) else "ensemble"
+
+    def after_ensemble(state: dict) -> str:
+        return "schedule" if rc.task.strategy.anytime else "check"
 
     def after_refine(state: dict) -> str:
+        if anytime(state):
+            return "schedule"
         more = state.get("outer_step", 0) < budget.outer_steps
         return "ablate" if more and rc.search_time_left() > 0 else "ensemble"
 
+    def after_schedule(state: dict):
+        work = state.get("work")
+        if not work:
+            return "check"
+        item = work["item"]
+        if item["kind"] == "draft":
+            card = next(c for c in state.get("cards", []) if c["name"] == item["card"])
+            return [Send("draft", {"card": card, "index": len(state.get("drafts", {})), "phase": "anytime"})]
+        return {"refine": "ablate", "ensemble": "ensemble"}[item["kind"]]
+
     return {
         "retrieve": Edge("send", ("draft",), fan_out),
-        "draft": Edge("route", ("debug", "merge"), after_drafts),
-        "debug": Edge("route", ("debug", "merge"), after_drafts),
+        "draft": Edge("route", ("debug", "merge", "schedule"), after_drafts),
+        "debug": Edge("route", ("debug", "merge", "schedule"), after_drafts),
         "merge": Edge("route", ("ablate", "ensemble"), after_merge),
         "ablate": Edge("fixed", ("target",)),
-        "target": Edge("route", ("refine", "ensemble"), after_target),
-        "refine": Edge("route", ("ablate", "ensemble"), after_refine),
-        "ensemble": Edge("fixed", ("check",)),
+        "target": Edge("route", ("refine", "ensemble", "schedule"), after_target),
+        "refine": Edge("route", ("ablate", "ensemble", "schedule"), after_refine),
+        "ensemble": Edge("route", ("schedule", "check"), after_ensemble),
+        "schedule": Edge("route", ("ablate", "draft", "ensemble", "check"), after_schedule),
         "check": Edge("fixed", ("submit",)),
         "submit": Edge("fixed", (END,)),
     }

@@ -58,6 +58,7 @@ class RunContext:
     run_id: str
     clock: Clock
     workers: int = 1
+    final_seconds: float | None = None  # the scheduler's estimate of the final full-data rerun (None: not yet)
     # roles the configured policy no longer answers, the heuristic does (graphs.evaluate.ask): role -> why
     handed_to_heuristic: dict[str, str] = field(default_factory=dict)
 
@@ -66,8 +67,12 @@ class RunContext:
         return self.data.context
 
     def reserve(self) -> float:
-        """Seconds kept back for the final full-data run and the submission."""
-        return min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * self.task.budget.total_seconds))
+        """Seconds kept back for the final full-data run and the submission: a fixed share until the scheduler has
+        estimated that run from the chosen solution's own seconds, then that estimate plus a quarter and a margin."""
+        fixed = min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * self.task.budget.total_seconds))
+        if self.final_seconds is None:
+            return fixed
+        return max(5.0, min(fixed, 1.25 * self.final_seconds + 2.0))
 
     def search_time_left(self) -> float:
         return self.clock.left() - self.reserve()

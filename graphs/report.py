@@ -44,6 +44,9 @@ def result_document(rc, state: dict) -> dict:
         "ablations": [{"step": a["step"], "rows": a["rows"], "skipped": a.get("skipped", []), "text": a.get("text")}
                       for a in state.get("ablations", [])],
         "ensembles": state.get("ensembles", []),
+        # after the first pass: every work item the scheduler ran, and why the search ended
+        "search": {"stopped": state.get("stopped"), "work": [e for e in state.get("worklog", [])
+                                                              if not e.get("first_pass")]},
         "checks": state.get("checks", {}),
         "final": state.get("final", {}),
         "notes": state.get("notes", []),
@@ -58,6 +61,11 @@ def result_document(rc, state: dict) -> dict:
 
 def _fmt(x) -> str:
     return "—" if x is None else (f"{x:.5g}" if isinstance(x, float) else str(x))
+
+
+def _item(item: dict) -> str:
+    return {"refine": f"refine track {item.get('track')}", "draft": f"draft {item.get('card')}"}.get(
+        item["kind"], item["kind"])
 
 
 def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> str:
@@ -82,6 +90,16 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
         lines += ["", "## Ensembles", "", "| round | plan | score | status |", "|---|---|---|---|"]
         lines += [f"| {e['round']} | {e['plan'].replace('|', '/')} | {_fmt(e['score'])} | {e['status']} |"
                   for e in result["ensembles"]]
+    search = result.get("search") or {}
+    if search.get("stopped"):
+        why = {"budget": "the search time was spent",
+               "exhausted": "nothing was left to try"}.get(search["stopped"]["reason"], search["stopped"]["reason"])
+        lines += ["", "## Anytime search", "", f"After the first pass the scheduler ran {len(search['work'])} work "
+                  f"items; the search ended because {why} (at {search['stopped']['elapsed']} s).", ""]
+        if search["work"]:
+            lines += ["| item | expected gain | gain | seconds | score |", "|---|---|---|---|---|"]
+            lines += [f"| {_item(e['item'])} | {_fmt((e.get('estimate') or {}).get('gain'))} | {_fmt(e['gain'])} | "
+                      f"{e['seconds']} | {_fmt(e.get('score'))} |" for e in search["work"]]
     checks = result["checks"]
     lines += ["", "## Checks", "", f"- leakage findings: {len(checks.get('leakage', []))}"]
     lines += [f"  - {f}" for f in checks.get("leakage", [])]

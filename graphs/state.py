@@ -44,6 +44,15 @@ class RunState(TypedDict, total=False):
     refined: Annotated[list[str], operator.add]  # block keys refined in earlier outer steps
     plans: Annotated[list[dict], operator.add]  # every refinement plan tried: step, block, plan, score, status
     ensembles: Annotated[list[dict], operator.add]  # every ensemble plan tried
+    ensembled: list  # ids of the solutions the latest ensemble rounds combined (graphs.worklist.ensemble_members)
+    phase: str  # "first" (MLE-STAR's pass, sized by the task's counts) until the scheduler runs, then "anytime"
+    head: Attempt  # the solution the outer loop works on: the current track's best single script
+    track: str  # the track being refined ("main": the merged solution; a later draft starts its own)
+    tracks: Annotated[dict[str, Attempt], merge_dicts]  # track -> its head
+    stale: Annotated[list[str], operator.add]  # "track|block|head id": refined from that head without a gain
+    work: dict | None  # the work item running now (core.policy.WorkItem dump, plus when it started)
+    worklog: Annotated[list[dict], operator.add]  # finished work items: item, gain, seconds, estimate
+    stopped: dict  # why the search ended: {"reason": "budget" | "exhausted", "elapsed": s, "search_left": s}
     checks: dict
     final: dict
     timings: Annotated[list[dict], operator.add]  # {"node", "seconds"} per node call

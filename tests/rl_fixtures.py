@@ -37,7 +37,7 @@ def write_task(folder: Path, name: str) -> Path:
     (folder / "description.md").write_text(f"# {name}\n\nPredict {target} for each row of test.csv.\n")
     spec = {"name": name, "goal_file": "description.md",
             "data": {"train": "train.csv", "test": "test.csv", "target": target, "id": "id"},
-            "metric": metric, "budget": BUDGET, "seed": 0,
+            "metric": metric, "budget": BUDGET, "seed": 0, "strategy": {"anytime": False},
             "executor": {"name": "local", "options": {"workers": 2}}}
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     return folder / "task.yaml"

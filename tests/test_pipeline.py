@@ -29,14 +29,16 @@ EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow
 
 
-def task_copy(tmp_path: Path, example: str, **budget) -> Path:
-    """A copy of a bundled example with a small budget and its output in tmp_path."""
+def task_copy(tmp_path: Path, example: str, anytime: bool = False, **budget) -> Path:
+    """A copy of a bundled example with a small budget and its output in tmp_path; by default only MLE-STAR's first
+    pass runs (the anytime search would spend the whole budget)."""
     folder = tmp_path / example
     shutil.copytree(EXAMPLES / example, folder, ignore=shutil.ignore_patterns("private"))
     spec = yaml.safe_load((folder / "task.yaml").read_text())
     spec["budget"] = {**spec["budget"], **budget}
     spec["output"] = str(tmp_path / "out")
     spec["executor"] = {"name": "local", "options": {"workers": 2}}
+    spec["strategy"] = {**spec.get("strategy", {}), "anytime": anytime}
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     return folder / "task.yaml"
 

@@ -79,7 +79,7 @@ def test_the_best_refinement_is_kept_even_when_it_is_the_last_of_the_k_attempts(
     spec = yaml.safe_load((folder / "task.yaml").read_text())
     spec.update(policy="tree", output=str(tmp_path / "out"),
                 budget={**spec["budget"], "models": 1, "plans": 3, "outer_steps": 1, "ensemble_rounds": 0,
-                        "total_seconds": 300})
+                        "total_seconds": 300}, strategy={"anytime": False})
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("tree", TreePolicyPlugin())])
     assert run_task(task, registry, show_progress=False) == 0
@@ -124,7 +124,7 @@ def test_plans_nobody_can_implement_do_not_spend_the_slots_the_heuristic_plans_i
     spec = yaml.safe_load((folder / "task.yaml").read_text())
     spec.update(policy="prose", output=str(tmp_path / "out"),
                 budget={**spec["budget"], "models": 2, "plans": 2, "outer_steps": 1, "ensemble_rounds": 1,
-                        "total_seconds": 300})
+                        "total_seconds": 300}, strategy={"anytime": False})
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("prose", ProsePolicyPlugin())])
     assert run_task(task, registry, show_progress=False) == 0

@@ -143,7 +143,8 @@ def test_a_run_on_a_wide_folder_writes_probability_rows_in_the_samples_columns(t
     task_file = spooky_folder(tmp_path / "wine", *wine(), columns=["class_b", "class_c", "class_a"])
     spec = yaml.safe_load(task_file.read_text())
     spec.update(output=str(tmp_path / "out"), executor={"name": "local", "options": {"workers": 2}},
-                budget={"models": 2, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1, "total_seconds": 300})
+                budget={"models": 2, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1, "total_seconds": 300},
+                strategy={"anytime": False})
     task_file.write_text(yaml.safe_dump(spec))
 
     done = run_cli(str(task_file))

@@ -9,8 +9,17 @@ import pandas as pd
 
 from core.cards import ModelCard
 from core.errors import PluginError
-from core.policy import AblationView, BlockInfo, CandidateInfo, PlanRecord, TaskContext
-from plugins.heuristic import ensemble
+from core.policy import (
+    AblationView,
+    BlockInfo,
+    CandidateInfo,
+    Estimate,
+    PlanRecord,
+    TaskContext,
+    WorkItem,
+    WorkOutcome,
+)
+from plugins.heuristic import ensemble, estimates
 from space import draft, ops, repair
 from space.render import block_spec, render_block, render_script, rendered, replace_block, specs_of
 from space.specs import ModelSpec
@@ -109,6 +118,11 @@ class HeuristicPolicy:
 
     def implement_ensemble(self, ctx: TaskContext, candidates: list[CandidateInfo], plan: str) -> str | None:
         return ensemble.ensemble_script(self._ctx(ctx), candidates, plan)
+
+    # --- scheduling ----------------------------------------------------------------------------------------------
+
+    def estimate(self, ctx: TaskContext, item: WorkItem, done: list[WorkOutcome]) -> Estimate:
+        return estimates.estimate(ctx, item, done)
 
 
 def summarize(ctx: TaskContext, ablation: AblationView) -> str:

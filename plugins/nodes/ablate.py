@@ -8,13 +8,18 @@ from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
 from core.policy import BlockInfo
 from graphs.evaluate import Job, ask, evaluate
+from graphs.worklist import head_of
 
 
 def make_ablate(rc):
     def ablate(state: dict) -> dict:
-        best = state["best"]
+        best = head_of(state)  # the current track's head: what the outer loop refines
         code = best["code"]
         step = state.get("outer_step", 0) + 1
+        earlier = [r for r in state.get("ablations", []) if r.get("head") == best.get("id") and r.get("code") == code]
+        if earlier:  # the head did not change since its last ablation: the same runs would give the same table
+            logger.info(f"ablation t{step}: reusing the study of this solution from step {earlier[-1]['step']}")
+            return {"ablation": earlier[-1]}
         blocks = split_blocks(code)
 
         def simplify(block):
@@ -32,7 +37,7 @@ def make_ablate(rc):
         summary = AblationSummary(base_score=best["score"], maximize=rc.metric.maximize, rows=rows)
         text = ask(rc, "summarize_ablation", summary.view()) or ""
         record = {**summary.to_dict(), "step": step, "text": text, "skipped": [list(s) for s in skipped],
-                  "table": summary.table()}
+                  "table": summary.table(), "head": best.get("id"), "code": code, "track": state.get("track")}
         logger.info(f"ablation t{step}: {len(rows)} variants, {len(skipped)} blocks skipped\n{summary.table()}")
         return {"ablation": record, "ablations": [record]}
     return ablate

@@ -9,6 +9,7 @@ from core.nodes import NodeSpec
 from core.policy import CandidateInfo, PlanRecord
 from graphs.ensembling import candidate_names, ensemble_input
 from graphs.evaluate import Job, ask, best_of, better, evaluate
+from graphs.worklist import ensemble_members
 
 
 def members_for(rc, state: dict) -> list[dict]:
@@ -30,7 +31,7 @@ def make_ensemble(rc):
         if rounds == 0 or len(members) < 2 or rc.search_time_left() <= 0:
             why = "no rounds" if rounds == 0 else ("fewer than 2 solutions" if len(members) < 2 else "no time left")
             logger.info(f"ensemble: skipped ({why})")
-            return {"notes": [f"ensemble skipped: {why}"]}
+            return {"notes": [f"ensemble skipped: {why}"], "ensembled": ensemble_members(state)}
         input_dir = ensemble_input(rc.data.search_dir, members, rc.task.output / "data" / "ensemble_search")
         cands = [CandidateInfo(name=n, score=m["score"], model=m.get("label", ""))
                  for n, m in zip(candidate_names(members), members)]
@@ -54,7 +55,7 @@ def make_ensemble(rc):
                             "attempt": a.get("id")})
         winner = best_of(rc, attempts)
         best = state["best"]
-        update = {"ensembles": records}
+        update = {"ensembles": records, "ensembled": ensemble_members(state)}
         if winner is not None:
             update["stages"] = [{"stage": "ensemble", "score": winner["score"], "attempt": winner.get("id"),
                                  "label": winner["label"]}]

@@ -5,6 +5,7 @@ from loguru import logger
 from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
 from graphs.evaluate import Job, ask, better, evaluate
+from graphs.worklist import MAIN
 
 
 def make_merge(rc):
@@ -34,7 +35,7 @@ def make_merge(rc):
                 break
         stages.append({"stage": "merged", "score": base["score"], "attempt": base.get("id"), "label": base["label"]})
         pool = ranked + [m for m in merges if m.get("score") is not None]
-        return {"best": base, "pool": pool, "stages": stages}
+        return {"best": base, "head": base, "track": MAIN, "tracks": {MAIN: base}, "pool": pool, "stages": stages}
     return merge
 
 

@@ -1,0 +1,167 @@
+"""The anytime scheduler's work queue: what can still be done after MLE-STAR's first pass (refine a track again,
+draft another retrieved model as a new track, more ensemble rounds), what each finished item gained, and which item
+to run next: the most expected gain per second that fits in the search time left."""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from ablation import split_blocks
+from ablation.summary import NOT_REFINED
+from core.policy import Estimate, WorkItem, WorkOutcome
+from graphs.context import RunContext
+
+MAIN = "main"
+
+
+def head_of(state: dict) -> dict | None:
+    """The solution the outer loop works on (the merged best until tracks exist)."""
+    return state.get("head") or state.get("best")
+
+
+def stale_key(track: str, block: str, head: dict) -> str:
+    return f"{track}|{block}|{head.get('id')}"
+
+
+def blocks_left(state: dict, track: str, head: dict) -> list[str]:
+    """The head's refinable blocks not yet refined from this very head without a gain."""
+    stale = set(state.get("stale", []))
+    return [b.key for b in split_blocks(head.get("code", ""))
+            if b.kind not in NOT_REFINED and stale_key(track, b.key, head) not in stale]
+
+
+def ensemble_members(state: dict) -> list[int | None]:
+    """Ids of the solutions an ensemble would combine now (what changes when a new one is worth running)."""
+    return sorted(a.get("id") or -1 for a in state.get("pool", []) if a.get("score") is not None
+                  and not a.get("members"))
+
+
+def candidates(rc: RunContext, state: dict) -> list[WorkItem]:
+    """Every item still worth trying; empty when nothing is left."""
+    items = []
+    for track, head in _tracks(state).items():
+        left = blocks_left(state, track, head)
+        if left and head.get("score") is not None:
+            items.append(WorkItem(kind="refine", track=track, facts={
+                "head_score": head["score"], "head_seconds": head.get("seconds") or 1.0, "blocks_left": len(left),
+                "plans": rc.task.budget.plans, "workers": rc.workers, "is_best": _same(head, state.get("best")),
+                "ablated": _ablated(state, head)}))
+    drafted = {a.get("label") for a in state.get("drafts", {}).values()}
+    for card in state.get("cards", []):
+        if card["name"] not in drafted:
+            seconds = [a.get("seconds") or 0.0 for a in state.get("drafts", {}).values()]
+            items.append(WorkItem(kind="draft", card=card["name"], facts={
+                "drafts": len(drafted), "best_score": (state.get("best") or {}).get("score"),
+                "draft_seconds": sum(seconds) / len(seconds) if seconds else 10.0}))
+            break  # the search backend ranks cards: the next one is the one to try
+    members = ensemble_members(state)
+    if rc.task.budget.ensemble_rounds > 0 and len(members) >= 2 and members != state.get("ensembled"):
+        items.append(WorkItem(kind="ensemble", facts={"members": len(members), "rounds": rc.task.budget.ensemble_rounds,
+                                                      "best_score": (state.get("best") or {}).get("score")}))
+    return items
+
+
+def _tracks(state: dict) -> dict[str, dict]:
+    tracks = dict(state.get("tracks") or {})
+    if not tracks and head_of(state) is not None:
+        tracks[MAIN] = head_of(state)
+    return tracks
+
+
+def _same(a: dict | None, b: dict | None) -> bool:
+    return bool(a and b) and a.get("id") == b.get("id") and a.get("code") == b.get("code")
+
+
+def _ablated(state: dict, head: dict) -> bool:
+    return any(r.get("head") == head.get("id") for r in state.get("ablations", []))
+
+
+def finished(rc: RunContext, state: dict) -> dict | None:
+    """The worklog entry of the item that just ran: its gain (the track head's for refinement, the overall best's
+    otherwise) and its seconds."""
+    work = state.get("work")
+    if not work:
+        return None
+    item = WorkItem.model_validate(work["item"])
+    if item.kind == "refine":
+        before, after = work.get("head_score"), (_tracks(state).get(item.track) or {}).get("score")
+    elif item.kind == "draft":
+        drafted = [a for a in state.get("drafts", {}).values() if a.get("label") == item.card]
+        before, after = work.get("best_score"), (drafted[0].get("score") if drafted else None)
+    else:
+        before, after = work.get("best_score"), (state.get("best") or {}).get("score")
+    gain = 0.0
+    if before is not None and after is not None:
+        gain = max(0.0, rc.metric.gain(after, before) or 0.0)
+    entry = {"item": item.model_dump(), "gain": gain, "seconds": round(rc.clock.elapsed() - work["started"], 3),
+             "estimate": work.get("estimate"), "started": round(work["started"], 3), "score": after}
+    return entry
+
+
+def outcomes(state: dict, extra: dict | None = None) -> list[WorkOutcome]:
+    log = [*state.get("worklog", []), *([extra] if extra else [])]
+    return [WorkOutcome(item=WorkItem.model_validate(e["item"]), gain=e["gain"], seconds=e["seconds"]) for e in log]
+
+
+def choose(items: list[WorkItem], estimates: list[Estimate], time_left: float) -> tuple[WorkItem, Estimate] | None:
+    """The item with the most expected gain per second among those expected to fit in ``time_left``; ties go to
+    the earlier item. None when nothing fits or nothing is expected to gain."""
+    best, best_rate = None, 0.0
+    for item, est in zip(items, estimates):
+        if est.seconds > time_left or est.gain <= 0:
+            continue
+        rate = est.gain / max(est.seconds, 0.1)
+        if best is None or rate > best_rate:
+            best, best_rate = (item, est), rate
+    return best
+
+
+
+def first_pass_log(rc: RunContext, state: dict) -> list[dict]:
+    """Worklog entries for MLE-STAR's first pass, so the estimates start from what it measured: each outer step's
+    gain and seconds (its ablate, target and refine node calls), and each draft's seconds."""
+    by_node: dict[str, list[float]] = {}
+    for t in state.get("timings", []):
+        by_node.setdefault(t["node"], []).append(t["seconds"])
+    log = []
+    stages = state.get("stages", [])
+    for i, stage in enumerate(stages):
+        if not stage["stage"].startswith("outer_") or i == 0:
+            continue
+        k = len([s for s in stages[:i] if s["stage"].startswith("outer_")])
+        seconds = sum(by_node.get(n, [])[k] if k < len(by_node.get(n, [])) else 0.0
+                      for n in ("ablate", "target", "refine"))
+        gain = max(0.0, rc.metric.gain(stage["score"], stages[i - 1]["score"]) or 0.0)
+        log.append({"item": WorkItem(kind="refine", track=MAIN).model_dump(), "gain": gain,
+                    "seconds": round(seconds, 3), "first_pass": True})
+    for a in state.get("drafts", {}).values():
+        log.append({"item": WorkItem(kind="draft", card=a.get("label") or "").model_dump(), "gain": 0.0,
+                    "seconds": a.get("seconds") or 0.0, "first_pass": True})
+    return log
+
+
+def more_cards(rc: RunContext, state: dict, extra: int = 8) -> list[dict]:
+    """The run's cards plus up to ``extra`` more from the search backend (new names only, appended in its order),
+    or [] when it has none to add."""
+    cards = list(state.get("cards", []))
+    known = {c["name"] for c in cards}
+    try:
+        found = rc.search.search(rc.ctx.card_query(), limit=len(cards) + extra)
+    except Exception as exc:  # noqa: BLE001 - no more cards is no reason to end a run
+        logger.warning(f"schedule: the search backend found no more model cards ({type(exc).__name__}: {exc})")
+        return []
+    new = [c.model_dump() for c in found if c.name not in known]
+    return cards + new if new else []
+
+
+def final_estimate(rc: RunContext, state: dict) -> float | None:
+    """Seconds the final rerun of the best solution on every training row should take: its search runs (each
+    member's, run ``workers`` at a time, then the ensemble script) scaled by how many more rows it fits."""
+    best = state.get("best")
+    if not best or best.get("seconds") is None:
+        return None
+    ctx = rc.ctx
+    rows = (ctx.n_train + ctx.n_valid) / max(1, min(ctx.n_train, rc.task.budget.search_rows))
+    members = best.get("members") or []
+    fits = sum(m.get("seconds") or 0.0 for m in members) / max(1, rc.workers) if members else best["seconds"]
+    return rows * fits + (best["seconds"] if members else 0.0)

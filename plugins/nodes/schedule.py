@@ -1,0 +1,63 @@
+"""The schedule node: after MLE-STAR's first pass, keep working on what promises the most gain per second (refine
+a track again, draft another model as a new track, ensemble new members) until the search time is spent or
+nothing is left to try."""
+
+from loguru import logger
+
+from core.hookspecs import hookimpl
+from core.nodes import NodeSpec
+from core.policy import Estimate
+from graphs.evaluate import ask
+from graphs.worklist import candidates, choose, final_estimate, finished, first_pass_log, more_cards, outcomes
+
+
+def make_schedule(rc):
+    def schedule(state: dict) -> dict:
+        update: dict = {"worklog": []}
+        if state.get("phase") != "anytime":
+            update.update(phase="anytime", worklog=first_pass_log(rc, state))
+            cards = more_cards(rc, state)
+            if cards:
+                update["cards"] = cards
+        entry = finished(rc, state)
+        if entry is not None:
+            update["worklog"].append(entry)
+            shown = f"{entry['score']:.5g}" if entry.get("score") is not None else "no score"
+            logger.info(f"schedule: {_name(entry['item'])} took {entry['seconds']:.1f}s, {shown}, "
+                        f"gain {entry['gain']:.4g}")
+        now = {**state, **{k: v for k, v in update.items() if k != "worklog"},
+               "worklog": [*state.get("worklog", []), *update["worklog"]]}
+        rc.final_seconds = final_estimate(rc, now)  # the reserve follows the solution that would be submitted
+        left = rc.search_time_left()
+        items = candidates(rc, now) if left > 1 else []
+        estimates = [ask(rc, "estimate", item, outcomes(now)) or Estimate(gain=0, seconds=0) for item in items]
+        picked = choose(items, estimates, left)
+        if picked is None:
+            fits = [e for e in estimates if e.seconds <= left]
+            reason = "budget" if left <= 1 or (items and not fits) else "exhausted"
+            stopped = {"reason": reason, "elapsed": round(rc.clock.elapsed(), 1), "search_left": round(left, 1),
+                       "items_left": [_name(i.model_dump()) for i in items]}
+            logger.info(f"schedule: search ends ({'nothing left to try' if reason == 'exhausted' else 'budget spent'}"
+                        f", {left:.0f}s of search time left)")
+            return {**update, "work": None, "stopped": stopped}
+        item, est = picked
+        best = state.get("best") or {}
+        head = (now.get("tracks") or {}).get(item.track) if item.kind == "refine" else None
+        work = {"item": item.model_dump(), "started": rc.clock.elapsed(), "estimate": est.model_dump(),
+                "best_score": best.get("score"), "head_score": (head or {}).get("score")}
+        logger.info(f"schedule: next {_name(work['item'])} (expected gain {est.gain:.3g} in {est.seconds:.0f}s; "
+                    f"{len(items)} items, {left:.0f}s left)")
+        if head is not None:
+            update.update(head=head, track=item.track)
+        return {**update, "work": work}
+    return schedule
+
+
+def _name(item: dict) -> str:
+    return {"refine": f"refine track {item.get('track')}", "draft": f"draft {item.get('card')}"}.get(
+        item["kind"], item["kind"])
+
+
+@hookimpl
+def register_nodes(register):
+    register(NodeSpec("schedule", make_schedule, description="anytime work queue: the next item by gain per second"))

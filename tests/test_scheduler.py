@@ -1,0 +1,91 @@
+"""The anytime search: after MLE-STAR's first pass, the schedule node runs the work item with the most expected gain
+per second (refine a track again, draft another model as a new track, ensemble new members) until the search time
+is spent or nothing is left, and says which in result.json and the report."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.policy import Estimate, WorkItem, WorkOutcome
+from graphs.runner import open_run
+from graphs.worklist import blocks_left, candidates, choose, stale_key
+from plugins.heuristic.policy import HeuristicPolicy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_item_with_the_most_gain_per_second_that_fits_in_the_time_left_runs_next():
+    refine, draft, ensemble = WorkItem(kind="refine", track="main"), WorkItem(kind="draft", card="svm"), \
+        WorkItem(kind="ensemble")
+    estimates = [Estimate(gain=0.02, seconds=20), Estimate(gain=0.012, seconds=6), Estimate(gain=0.05, seconds=40)]
+    assert choose([refine, draft, ensemble], estimates, time_left=100) == (draft, estimates[1])
+    # the ensemble would be worth most per second but does not fit; the draft expects nothing
+    estimates = [Estimate(gain=0.02, seconds=20), Estimate(gain=0.0, seconds=1), Estimate(gain=0.5, seconds=40)]
+    assert choose([refine, draft, ensemble], estimates, time_left=30) == (refine, estimates[0])
+    assert choose([refine], [Estimate(gain=0.02, seconds=20)], time_left=10) is None
+
+
+def test_the_heuristic_expects_less_from_a_kind_of_item_that_keeps_gaining_nothing_and_learns_its_cost(penguins):
+    policy = HeuristicPolicy()
+    item = WorkItem(kind="refine", track="main", facts={"head_score": 0.9, "head_seconds": 2.0, "blocks_left": 3,
+                                                         "plans": 2, "workers": 2, "is_best": True})
+    fresh = policy.estimate(penguins.ctx, item, [])
+    assert fresh.gain > 0 and fresh.seconds > 0
+    nothing = [WorkOutcome(item=item, gain=0.0, seconds=30.0)] * 3
+    tired = policy.estimate(penguins.ctx, item, nothing)
+    assert tired.gain < fresh.gain / 3 and tired.seconds > fresh.seconds
+    paid_off = policy.estimate(penguins.ctx, item, [WorkOutcome(item=item, gain=0.05, seconds=5.0)])
+    assert paid_off.gain > fresh.gain
+    side = policy.estimate(penguins.ctx, item.model_copy(update={"track": "svm", "facts": {**item.facts,
+                                                                                          "is_best": False}}), [])
+    assert side.gain < fresh.gain  # a track that is not the best helps only through the ensemble
+
+
+def test_a_block_refined_without_gain_is_offered_again_only_from_a_new_head(tmp_path):
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    card = rc.search.search(rc.ctx.card_query(), limit=1)[0]
+    head = {"id": 7, "code": rc.fallback.write_initial(rc.ctx, card), "score": 0.95, "seconds": 1.5}
+    state = {"best": head, "head": head, "tracks": {"main": head}, "cards": [card.model_dump()],
+             "drafts": {"0": {**head, "label": card.name}}, "pool": [head]}
+    left = blocks_left(state, "main", head)
+    assert set(left) == {"preprocess#0", "model#0", "train#0"}
+    state["stale"] = [stale_key("main", key, head) for key in left]
+    assert blocks_left(state, "main", head) == []
+    kinds = [i.kind for i in candidates(rc, state)]
+    assert "refine" not in kinds  # nothing left to refine from this head, and one card, already drafted
+    newer = {**head, "id": 8, "score": 0.96}
+    assert blocks_left({**state, "tracks": {"main": newer}}, "main", newer) == left
+
+
+@pytest.mark.slow
+def test_after_the_first_pass_the_run_keeps_working_until_its_budget_is_spent(tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec["budget"] = {**spec["budget"], "total_seconds": 75, "run_timeout": 30, "models": 2, "plans": 2,
+                      "outer_steps": 1, "ensemble_rounds": 1}
+    spec.update(output=str(tmp_path / "out"), executor={"name": "local", "options": {"workers": 2}})
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, "-m", "core.run", str(folder / "task.yaml")], capture_output=True,
+                          text=True, cwd=ROOT, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "out" / "result.json").read_text())
+    search = result["search"]
+    assert search["stopped"]["reason"] in ("budget", "exhausted")
+    kinds = [w["item"]["kind"] for w in search["work"]]
+    assert "draft" in kinds  # a model beyond the first pass's two
+    first_two = {d["label"] for d in result["drafts"][:2]}
+    assert any(w["item"]["card"] not in first_two for w in search["work"] if w["item"]["kind"] == "draft")
+    assert all(w["seconds"] >= 0 and w["estimate"]["seconds"] > 0 for w in search["work"])
+    if search["stopped"]["reason"] == "budget":  # the time was spent, or no item fitted in what was left
+        assert search["stopped"]["search_left"] <= 1 or search["stopped"]["items_left"]
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "## Anytime search" in report and "the search ended because" in report
+    assert result["final"]["status"] == "ok"
+    print(f"\nwall {result['wall_seconds']} s of {result['budget_seconds']} s; work: {kinds}; "
+          f"stopped: {search['stopped']}")
