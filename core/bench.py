@@ -1,14 +1,19 @@
-"""The benchmark, ``python -m core.bench suite.yaml``: the agent, default LightGBM and FLAML (with the agent's
-wall-clock budget) on a suite of MLE-bench task folders, each graded against its private answers.
+"""The benchmark, ``python -m core.bench suite.yaml``: the agent, default LightGBM, FLAML and (when installed)
+AutoGluon Tabular, the last two with the agent's wall-clock budget, on a suite of MLE-bench task folders, each graded
+against its private answers.
 A second composition root beside core/run.py, and like it allowed to import from graphs."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
+import importlib.util
 import json
+import os
 import shutil
 import sys
+import tempfile
 import time
 import traceback
 import warnings
@@ -32,7 +37,8 @@ from core.task import PRIVATE_MARKERS, Task, read_model
 
 ANSWERS = Path("private") / "answers.csv"
 MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
-BASELINES = ("lightgbm", "flaml")
+BASELINES = ("lightgbm", "flaml", "autogluon")
+OPTIONAL = {"autogluon": ("autogluon.tabular", "autogluon")}  # baseline -> (module it needs, pyproject extra)
 
 
 class SuiteError(UserError):
@@ -226,8 +232,10 @@ def _submission(test: pd.DataFrame, ctx: TaskContext, metric: Metric, predict, p
     return sub
 
 
-def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float) -> tuple[pd.DataFrame, dict]:
-    """LGBMClassifier / LGBMRegressor with default parameters on ordinal-encoded categoricals (``budget`` unused)."""
+def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
+                      work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """LGBMClassifier / LGBMRegressor with default parameters on ordinal-encoded categoricals (``budget`` and
+    ``work`` unused)."""
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.preprocessing import OrdinalEncoder
 
@@ -248,8 +256,10 @@ def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: floa
                        lambda: _spread(proba(X_test), model.classes_, len(ctx.classes))), {}
 
 
-def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float) -> tuple[pd.DataFrame, dict]:
-    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation."""
+def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
+                   work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation
+    (``work`` unused: FLAML keeps its search in memory)."""
     try:
         from flaml import AutoML
     except ImportError:
@@ -283,6 +293,82 @@ def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float) 
                        lambda: _spread(automl.predict_proba(X_test), automl.classes_, n_classes)), info
 
 
+def autogluon_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
+                       work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """AutoGluon Tabular for ``budget`` seconds with the ``medium_quality`` preset (no bagging or stacking, which
+    short budgets cannot afford), on at most the executor's cores, optimising the task's own metric on its own
+    holdout; its models are written under ``work`` (a temporary folder when None)."""
+    try:
+        from autogluon.core.metrics import make_scorer
+        from autogluon.tabular import TabularPredictor
+    except ImportError:
+        raise UserError("the AutoGluon baseline needs autogluon.tabular: pip install -e '.[autogluon]'") from None
+
+    X, y, test, categorical = _frames(task, ctx)
+    X_test = test[X.columns].copy()
+    X = X.copy()
+    if categorical:  # AutoGluon encodes text columns itself; text makes '1.0' and '1' one category, as elsewhere
+        X[categorical] = _as_text(X[categorical])
+        X_test[categorical] = _as_text(X_test[categorical])
+    regression = ctx.task_type == "regression"
+    n_classes = len(ctx.classes)
+    label = "__target__"  # cannot clash with a feature: the target was popped from X
+    train = X.assign(**{label: y.astype(float).to_numpy() if regression else _class_codes(y, ctx)})
+    _SCORE_FNS[metric.name] = metric.fn
+    scorer = make_scorer(metric.name, _ScoreFn(metric.name), optimum=1.0 if metric.maximize else 0.0,
+                         greater_is_better=metric.maximize, needs_proba=metric.proba and not regression,
+                         needs_class=not metric.proba and not regression)
+    problem = "regression" if regression else ("binary" if n_classes == 2 else "multiclass")
+    with _folder(work) as folder:
+        predictor = TabularPredictor(label=label, problem_type=problem, eval_metric=scorer, path=str(folder / "models"),
+                                     verbosity=0)
+        predictor.fit(train, time_limit=budget, presets="medium_quality", num_cpus=executor_cores(task), num_gpus=0)
+        info = {"best_model": predictor.model_best, "models": len(predictor.model_names())}
+        sub = _submission(test, ctx, metric, lambda: predictor.predict(X_test).to_numpy(),
+                          lambda: _ag_proba(predictor.predict_proba(X_test, as_multiclass=True), n_classes))
+    return sub, info
+
+
+# AutoGluon pickles its predictor, eval metric included, and a metric's function may be a lambda: the scorer holds
+# the metric's name and finds the function here (it is only ever called in this process).
+_SCORE_FNS: dict[str, Callable] = {}
+
+
+class _ScoreFn:
+    def __init__(self, name: str):
+        self.name = name
+
+    def __call__(self, y_true, y_pred) -> float:
+        return _SCORE_FNS[self.name](np.asarray(y_true), np.asarray(y_pred))
+
+
+def _ag_proba(proba: pd.DataFrame, n_classes: int) -> np.ndarray:
+    """AutoGluon's probabilities (a column per class code it saw) in class-index order."""
+    return _spread(proba.to_numpy(dtype=float), [int(c) for c in proba.columns], n_classes)
+
+
+@contextlib.contextmanager
+def _folder(work: Path | None):
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
+        yield work
+        return
+    with tempfile.TemporaryDirectory(prefix="mlestar-autogluon-") as tmp:
+        yield Path(tmp)
+
+
+def executor_cores(task: Task) -> int:
+    """The cores the task's executor uses at most: ``workers`` scripts at a time, each given cpu_count // workers
+    threads (core.local_executor), so a baseline given this many competes for no more than the agent had."""
+    cpus = os.cpu_count() or 1
+    workers = task.executor.options.get("workers", cpus)
+    try:
+        workers = max(1, int(workers))
+    except (TypeError, ValueError):
+        workers = cpus
+    return max(1, min(cpus, workers * max(1, cpus // workers)))
+
+
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     """Categorical values as text ('1.0' and '1' alike), gaps kept as NaN."""
     def cell(v):
@@ -299,8 +385,29 @@ def _spread(proba: np.ndarray, classes, n_classes: int) -> np.ndarray:
     return out
 
 
-BASELINE_FITS: dict[str, Callable[[Task, TaskContext, Metric, float], tuple[pd.DataFrame, dict]]] = {
-    "lightgbm": lightgbm_baseline, "flaml": flaml_baseline}
+BASELINE_FITS: dict[str, Callable[..., tuple[pd.DataFrame, dict]]] = {
+    "lightgbm": lightgbm_baseline, "flaml": flaml_baseline, "autogluon": autogluon_baseline}
+
+
+def available_baselines(log: Callable[[str], None] = print) -> list[str]:
+    """The baselines this installation can run; an optional one whose package is missing is left out, said in one
+    line (a bench without AutoGluon still compares with LightGBM and FLAML)."""
+    names = []
+    for name in BASELINES:
+        module, extra = OPTIONAL.get(name, (None, None))
+        if module and not _installed(module):
+            log(f"bench: {module} is not installed, so the {name} baseline is left out "
+                f"(pip install -e '.[{extra}]')")
+            continue
+        names.append(name)
+    return names
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # its parent package is missing
+        return False
 
 
 # --- one task ---------------------------------------------------------------------------------------------------
@@ -314,8 +421,10 @@ def public_view(folder: Path, view: Path) -> Path:
     return view / "task.yaml"
 
 
-def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print) -> dict:
-    """Run the agent and the baselines on one task; returns its row of the benchmark (scores, seconds, overhead)."""
+def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
+               baselines: list[str] | None = None) -> dict:
+    """Run the agent and the baselines (default: every installed one) on one task; returns its row of the benchmark
+    (scores, seconds, overhead). The agent's report.html is rewritten afterwards with the baselines' test scores."""
     root = out / bt.name
     if root.exists():
         if not (root / MARKER).is_file():
@@ -355,7 +464,7 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print) 
     row["agent"] = agent
 
     row["baselines"] = {}
-    for name in BASELINES:
+    for name in available_baselines(log) if baselines is None else baselines:
         log(f"bench: {bt.name}: {name} baseline")
         path = root / "baselines" / name / "submission.csv"
         entry: dict[str, Any] = {"score": None, "error": None, "submission": str(path)}
@@ -363,7 +472,7 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print) 
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                sub, info = BASELINE_FITS[name](task, ctx, metric, bt.budget)
+                sub, info = BASELINE_FITS[name](task, ctx, metric, bt.budget, work=path.parent)
             path.parent.mkdir(parents=True, exist_ok=True)
             sub.to_csv(path, index=False)
             entry.update(info)
@@ -379,8 +488,26 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print) 
 
     row["ratios"] = {n: ratio(agent["score"], b["score"], metric) for n, b in row["baselines"].items()}
     row["beats"] = {n: metric.better(agent["score"], b["score"]) for n, b in row["baselines"].items()}
+    if result:
+        _report_with_baselines(task.output, result, row, log)
     write_atomic(root / "bench.json", json.dumps(row, indent=1, default=str))
     return row
+
+
+def _report_with_baselines(agent_out: Path, result: dict, row: dict, log: Callable[[str], None]) -> None:
+    """Rewrite the agent's report.html so its anytime curve shows the baselines' test scores and the agent's own
+    final test score (the run wrote it before any of them existed)."""
+    # composition root: the only upward imports
+    from graphs.report_html import write_report_html
+
+    scores = {f"{name} (test)": entry["score"] for name, entry in row["baselines"].items()
+              if entry["score"] is not None}
+    try:
+        write_report_html(agent_out, result, agent_out / "runs.sqlite", baselines=scores,
+                          final_test=row["agent"]["score"])
+    except Exception as exc:  # noqa: BLE001 - the scores are the bench's result; a report it cannot draw is not
+        traceback.print_exc()
+        log(f"bench: {row['task']}: report.html not rewritten: {type(exc).__name__}: {exc}")
 
 
 def _graded(path: Path, answers: Path, ctx: TaskContext, metric: Metric) -> tuple[float | None, str | None]:
@@ -406,12 +533,13 @@ def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: 
             raise SuiteError(f"{bt.folder / 'task.yaml'}: names the private file {shown[0]}; the agent must never "
                              f"see the answers")
     out_dir.mkdir(parents=True, exist_ok=True)
+    names = available_baselines(log)
     report: dict[str, Any] = {"suite": suite.name, "suite_file": str(Path(suite_path).resolve()),
-                              "output": str(out_dir), "baselines": list(BASELINES), "started_at": time.time(),
+                              "output": str(out_dir), "baselines": names, "started_at": time.time(),
                               "tasks": []}
     for bt in tasks:
-        report["tasks"].append(bench_task(bt, out_dir, log=log))
-        report["summary"] = summary(report["tasks"])
+        report["tasks"].append(bench_task(bt, out_dir, log=log, baselines=names))
+        report["summary"] = summary(report["tasks"], names)
         write_atomic(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
         write_atomic(out_dir / "bench.md", markdown(report))
     report["finished_at"] = time.time()
@@ -419,10 +547,10 @@ def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: 
     return report
 
 
-def summary(rows: list[dict]) -> dict:
+def summary(rows: list[dict], names: list[str]) -> dict:
     """Medal-style: for each baseline, on how many tasks the agent beat it."""
     return {name: {"beaten": sum(bool(r["beats"][name]) for r in rows), "tasks": len(rows),
-                   "beaten_on": [r["task"] for r in rows if r["beats"][name]]} for name in BASELINES}
+                   "beaten_on": [r["task"] for r in rows if r["beats"][name]]} for name in names}
 
 
 def _num(x: float | None, digits: int = 5) -> str:
@@ -458,7 +586,7 @@ def markdown(report: dict) -> str:
               "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in rows:
         lines.append(f"| {r['task']} | " + " | ".join(_medal(r, n) for n in names) + " |")
-    s = report.get("summary") or summary(rows)
+    s = report.get("summary") or summary(rows, names)
     lines.append("| **beaten on** | " + " | ".join(f"**{s[n]['beaten']}/{s[n]['tasks']}**" for n in names) + " |")
     errors = [(r["task"], who, e["error"]) for r in rows
               for who, e in [("agent", r["agent"]), *r["baselines"].items()] if e.get("error")]
@@ -477,11 +605,12 @@ def _medal(row: dict, baseline: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.bench",
-        description="Run the agent, default LightGBM and FLAML (same budget) on a suite of MLE-bench task folders "
-                    "and grade them against the private answers.")
+        description="Run the agent, default LightGBM, FLAML and (if installed) AutoGluon, the last two with the "
+                    "agent's budget, on a suite of MLE-bench task folders and grade them against the private answers.")
     parser.add_argument("suite", help="path of suite.yaml")
     parser.add_argument("--out", help="output folder (default: suite.yaml's output)")
-    parser.add_argument("--budget", type=float, help="agent and FLAML seconds per task (overrides the suite's)")
+    parser.add_argument("--budget", type=float,
+                        help="agent, FLAML and AutoGluon seconds per task (overrides the suite's)")
     parser.add_argument("--tasks", help="comma-separated task names to run (default: all)")
     args = parser.parse_args(argv)
     only = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None

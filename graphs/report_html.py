@@ -19,24 +19,30 @@ from core.store import RunStore
 NODE_COLOURS = {"draft": "#4C72B0", "merge": "#8172B2", "ablate": "#CCB974", "refine": "#55A868",
                 "ensemble": "#C44E52", "check": "#937860", "submit": "#222222", "debug": "#DA8BC3"}
 OTHER_COLOUR = "#8C8C8C"
+BASELINE_COLOURS = ["#DD8452", "#64B5CD", "#8C613C", "#DA8BC3", "#4C72B0"]
 GOOD, BAD = "#55A868", "#C44E52"
 PLAN_CHARS = 160  # plan text shown in a tree line; the whole plan is in the line's tooltip
 
 
-def write_report_html(out_dir: Path, result: dict, store_path: Path) -> Path:
+def write_report_html(out_dir: Path, result: dict, store_path: Path, *, baselines: dict[str, float] | None = None,
+                      final_test: float | None = None) -> Path:
     """Write ``report.html`` into ``out_dir`` (beside report.md) from result.json's content, the run store and
-    ``out_dir/final_solution.py``; returns its path. A missing store or solution leaves that section empty."""
+    ``out_dir/final_solution.py``; returns its path. A missing store or solution leaves that section empty.
+    ``baselines`` (label -> score) and ``final_test`` (the final submission's score) are drawn on the anytime curve
+    as they are given; the bench passes test-set scores, labelled so."""
     out_dir = Path(out_dir)
     attempts, started_at = _from_store(Path(store_path), result["run_id"])
     solution = out_dir / "final_solution.py"
     code = solution.read_text() if solution.is_file() else ""
     path = out_dir / "report.html"
-    write_atomic(path, report_html(result, attempts, code, started_at))
+    write_atomic(path, report_html(result, attempts, code, started_at, baselines=baselines, final_test=final_test))
     return path
 
 
-def report_html(result: dict, attempts: list[dict], code: str, started_at: float | None = None) -> str:
-    """The whole page; ``attempts`` are the run store's rows of this run, ``started_at`` the run's start time."""
+def report_html(result: dict, attempts: list[dict], code: str, started_at: float | None = None, *,
+                baselines: dict[str, float] | None = None, final_test: float | None = None) -> str:
+    """The whole page; ``attempts`` are the run store's rows of this run, ``started_at`` the run's start time;
+    ``baselines`` and ``final_test`` as in write_report_html."""
     maximize = result.get("direction") == "maximize"
     s = result.get("scores", {})
     title = f"mlestar run {result['run_id']}: {result['task']}"
@@ -53,6 +59,7 @@ def report_html(result: dict, attempts: list[dict], code: str, started_at: float
         _figure(_plot_attempts(attempts, started_at, result["metric"], maximize),
                 "Every scored attempt over the run's time, by node; the line is the best search score so far")
         if attempts else "<p class='none'>No attempts in the run store.</p>",
+        _anytime(result, attempts, started_at, maximize, baselines or {}, final_test),
         "<h2 id='tree'>Solution tree</h2>",
         "<p>Which attempt came from which (the attempt refined, merged into, ablated or debugged). "
         "<span class='final-mark'>★</span> the final submission; <span class='chosen'>bold</span> the solution "
@@ -87,6 +94,22 @@ def _from_store(store_path: Path, run_id: str) -> tuple[list[dict], float | None
 
 def _node(a: dict) -> str:
     return a["node"].split(":")[0]
+
+
+def best_so_far(attempts: list[dict], started_at: float | None, maximize: bool) -> list[tuple[float, float]]:
+    """The anytime curve: (seconds since the run started, best validation score so far) at each attempt that
+    improved on the best, in finishing order. Every scored attempt counts except the submit node's: its rerun trains
+    on all training rows, the validation rows included, so its score is no validation score."""
+    scored = sorted((a for a in attempts if a["score"] is not None and _node(a) != "submit"),
+                    key=lambda a: a["finished_at"] or a["started_at"])
+    if not scored:
+        return []
+    t0 = started_at if started_at is not None else min(a["started_at"] for a in attempts)
+    curve: list[tuple[float, float]] = []
+    for a in scored:
+        if not curve or (a["score"] > curve[-1][1] if maximize else a["score"] < curve[-1][1]):
+            curve.append(((a["finished_at"] or a["started_at"]) - t0, a["score"]))
+    return curve
 
 
 # --- plots ----------------------------------------------------------------------------------------------------
@@ -142,6 +165,43 @@ def _plot_attempts(attempts: list[dict], started_at: float | None, metric: str, 
     ax.set_ylabel(f"{metric} ({'higher' if maximize else 'lower'} is better)")
     if scored:
         _pad(ax, [a["score"] for a in scored])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _anytime(result: dict, attempts: list[dict], started_at: float | None, maximize: bool,
+             baselines: dict[str, float], final_test: float | None) -> str:
+    curve = best_so_far(attempts, started_at, maximize)
+    if not curve:
+        return "<p class='none'>No scored attempt to draw the best validation score over time from.</p>"
+    # The curve runs on to the run's end, where the final submission's test score (when given) is marked.
+    end = max(curve[-1][0], result.get("wall_seconds") or 0.0)
+    caption = "Best validation score so far over the run's time (every scored attempt but the final rerun's)"
+    if baselines or final_test is not None:
+        caption += "; dashed lines and the star are scores as labelled, for comparison"
+    return _figure(_plot_anytime(curve, end, result["metric"], maximize, baselines, final_test), caption)
+
+
+def _plot_anytime(curve: list[tuple[float, float]], end: float, metric: str, maximize: bool,
+                  baselines: dict[str, float], final_test: float | None) -> Figure:
+    fig = Figure(figsize=(9, 3.4))
+    ax = fig.add_subplot()
+    xs, ys = [x for x, _ in curve], [y for _, y in curve]
+    ax.step([*xs, end], [*ys, ys[-1]], where="post", color=NODE_COLOURS["refine"], linewidth=2,
+            label="agent: best validation score so far")
+    ax.scatter(xs, ys, color=NODE_COLOURS["refine"], s=20, zorder=3)
+    for i, (label, score) in enumerate(baselines.items()):
+        ax.axhline(score, color=BASELINE_COLOURS[i % len(BASELINE_COLOURS)], linestyle="--", linewidth=1.3,
+                   label=f"{label}: {score:.4g}")
+    if final_test is not None:
+        ax.scatter([end], [final_test], marker="*", s=160, color="#d19a00", edgecolor="#222222", zorder=4,
+                   label=f"agent: final submission (test): {final_test:.4g}")
+    ax.set_xlabel("seconds since the run started")
+    ax.set_ylabel(f"{metric} ({'higher' if maximize else 'lower'} is better)")
+    ax.set_xlim(0, end * 1.04 or 1)
+    _pad(ax, [*ys, *baselines.values(), *([final_test] if final_test is not None else [])])
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     fig.tight_layout()

@@ -15,7 +15,7 @@ import yaml
 
 from ablation import split_blocks
 from core.store import RunStore
-from graphs.report_html import report_html, write_report_html
+from graphs.report_html import best_so_far, report_html, write_report_html
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -69,10 +69,29 @@ ATTEMPTS = [attempt(1, "draft", None, 0.8, 101), attempt(2, "ablate", 1, 0.7, 10
 def test_the_page_is_self_contained_with_embedded_plots_and_escaped_text():
     page = report_html(small_result(), ATTEMPTS, CODE, started_at=100)
     images = re.findall(r"<img [^>]*src='([^']*)'", page)
-    assert len(images) == 4  # score by stage, attempts over time, the ablation, time per node
+    assert len(images) == 5  # score by stage, attempts over time, best so far, the ablation, time per node
     assert all(src.startswith("data:image/png;base64,") for src in images)
     assert "<script" not in page and "<link" not in page and "http://" not in page and "https://" not in page
     assert "plan of 1 &lt;script&gt;" in page and "model#0 matters most &lt;b&gt;" in page
+
+
+def test_the_anytime_curve_keeps_each_improvement_in_the_metrics_direction_and_leaves_out_submit():
+    attempts = ATTEMPTS + [attempt(6, "submit:debug", 3, 0.99, 109), attempt(7, "ensemble", 3, 0.85, 104)]
+    # 1 (0.8 at 1 s), 7 (0.85 at 4 s), 3 (0.9 at 5 s); 2 is worse, 4 and 6 are submit's, 5 has no score.
+    assert best_so_far(attempts, 100, maximize=True) == [(1, 0.8), (4, 0.85), (5, 0.9)]
+    assert best_so_far(attempts, 100, maximize=False) == [(1, 0.8), (3, 0.7)]
+    assert best_so_far([attempt(4, "submit", None, 0.9, 107)], 100, maximize=True) == []
+
+
+def test_the_anytime_plot_says_when_it_shows_scores_from_elsewhere():
+    plain = report_html(small_result(), ATTEMPTS, CODE, started_at=100)
+    compared = report_html(small_result(), ATTEMPTS, CODE, started_at=100,
+                           baselines={"lightgbm (test)": 0.85, "flaml (test)": 0.88}, final_test=0.87)
+    assert "Best validation score so far" in plain and "dashed lines" not in plain
+    assert "dashed lines and the star are scores as labelled" in compared
+    assert len(re.findall("<img ", compared)) == len(re.findall("<img ", plain)) == 5
+    only_submit = report_html(small_result(), [attempt(4, "submit", None, 0.9, 107)], CODE, started_at=100)
+    assert "No scored attempt to draw the best validation score over time from." in only_submit
 
 
 def test_the_solution_tree_nests_each_attempt_under_the_one_it_came_from():
@@ -117,13 +136,16 @@ def penguins_run(tmp_path_factory) -> Path:
     shutil.copytree(ROOT / "examples" / "penguins", task_dir, ignore=shutil.ignore_patterns("private", "out"))
     spec = yaml.safe_load((task_dir / "task.yaml").read_text())
     spec["budget"].update(models=2, plans=1, outer_steps=1, ensemble_rounds=1, total_seconds=200)
+    spec["strategy"] = {"anytime": False}  # the first pass only: this test is not about the anytime search
     (task_dir / "task.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     out = root / "out"
     done = subprocess.run([sys.executable, "-m", "core.run", str(task_dir / "task.yaml"), "--out", str(out)],
                           check=False, capture_output=True, text=True, cwd=ROOT, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
     result = json.loads((out / "result.json").read_text())
-    write_report_html(out, result, out / "runs.sqlite")
+    # As the bench rewrites it: with baselines' test scores and the final submission's.
+    write_report_html(out, result, out / "runs.sqlite", baselines={"lightgbm (test)": 0.97, "flaml (test)": 0.985},
+                      final_test=0.99)
     return out
 
 
@@ -155,10 +177,15 @@ def test_the_report_of_a_real_run_shows_its_plots_tree_and_highlighted_code_in_c
             assert all(url.startswith(("file:", "data:")) for url in requests), requests
             images = page.evaluate("""[...document.images].map(i => ({complete: i.complete, w: i.naturalWidth,
                 h: i.naturalHeight, box: i.getBoundingClientRect().width * i.getBoundingClientRect().height}))""")
-            assert len(images) == 3 + len(result["ablations"])  # stages, attempts over time, ablations, time
+            # stages, attempts over time, best validation score over time, ablations, time
+            assert len(images) == 4 + len(result["ablations"])
             assert all(i["complete"] and i["w"] > 0 and i["h"] > 0 and i["box"] > 0 for i in images), images
             decoded = page.evaluate("Promise.all([...document.images].map(i => i.decode().then(() => true)))")
             assert all(decoded)
+            anytime = page.locator("img[alt^='Best validation score so far']")
+            assert anytime.count() == 1 and anytime.is_visible()
+            assert "dashed lines and the star" in anytime.get_attribute("alt")
+            assert anytime.evaluate("i => i.decode().then(() => i.naturalWidth > 0 && i.naturalHeight > 0)")
 
             # The tree holds every attempt, each under its parent.
             assert page.locator("ul.tree [data-attempt]").count() == len(attempts)
