@@ -15,6 +15,9 @@ from space.specs import (
 )
 from space.render import predict_spec
 
+# Below this many training rows a linear model's draft gets spline bases of its numeric columns: on few rows,
+# smooth curves generalise better than trees, which overfit.
+SMALL_DATA_ROWS = 2000
 # Set by the script itself (random_state from SEED) or left to the executor's thread budget.
 DROPPED_PARAMS = {"random_state", "n_jobs", "nthread", "num_threads", "thread_count"}
 
@@ -70,6 +73,7 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         encoding="onehot" if one_hot else "ordinal",
         scaling="standard" if estimator.needs_scaling else "none",
         text="hash",
+        splines=bool(family and family.name == "linear" and ctx.n_train < SMALL_DATA_ROWS),
     )
     member = make_member(ctx, path, dict(estimator.params), preprocess,
                          needs_scaling=estimator.needs_scaling, handles_missing=estimator.handles_missing)

@@ -4,6 +4,7 @@ inputs need, and the hyperparameter moves worth trying, each in a named directio
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import math
 from collections.abc import Callable
@@ -26,10 +27,15 @@ class Family:
     early_stopping: bool  # boosting rounds or epochs that early stopping can choose
     moves: tuple[str, ...]
     max_rows: int | None = None  # beyond this the family is too slow to swap in
+    threads: str | None = None  # the parameter set from the executor's share of the cores (THREADS in the script)
+    search: tuple[tuple[str, tuple], ...] = ()  # what the `tune` op's Optuna study searches (see ``search_space``)
+    aliases: bool = False  # the class takes many aliases with None defaults: only the params given are in force
 
     def path(self, task_type: str) -> str | None:
         return self.classification if task_type == "classification" else self.regression
 
+
+_BOOSTING_RATE = ("learning_rate", ("float", 0.01, 0.3, True))
 
 FAMILIES: tuple[Family, ...] = (
     Family("lightgbm", "LightGBM", "lightgbm.LGBMClassifier", "lightgbm.LGBMRegressor",
@@ -37,51 +43,87 @@ FAMILIES: tuple[Family, ...] = (
             "colsample_bytree": 0.8, "verbose": -1},
            needs_scaling=False, handles_missing=True, one_hot=False, early_stopping=True,
            moves=("slower_learning", "faster_learning", "more_leaves", "fewer_leaves", "more_regularisation",
-                  "less_regularisation", "fewer_columns", "balanced_classes")),
+                  "less_regularisation", "fewer_columns", "balanced_classes"),
+           search=(("n_estimators", ("int", 100, 1500, True)), _BOOSTING_RATE, ("num_leaves", ("int", 8, 128, True)),
+                   ("min_child_samples", ("int", 5, 100, True)), ("colsample_bytree", ("float", 0.4, 1.0, False)),
+                   ("subsample", ("float", 0.5, 1.0, False)), ("reg_lambda", ("float", 1e-3, 10.0, True)))),
+    Family("xgboost", "XGBoost", "xgboost.XGBClassifier", "xgboost.XGBRegressor",
+           {"n_estimators": 500, "learning_rate": 0.05, "max_depth": 6, "min_child_weight": 1.0, "subsample": 0.8,
+            "colsample_bytree": 0.8, "reg_lambda": 1.0, "verbosity": 0},
+           needs_scaling=False, handles_missing=True, one_hot=False, early_stopping=True,
+           moves=("slower_learning", "faster_learning", "deeper", "shallower", "more_regularisation",
+                  "less_regularisation", "fewer_columns", "fewer_rows"),
+           threads="n_jobs",
+           search=(("n_estimators", ("int", 100, 1500, True)), _BOOSTING_RATE, ("max_depth", ("int", 3, 10, False)),
+                   ("min_child_weight", ("float", 0.5, 20.0, True)), ("subsample", ("float", 0.5, 1.0, False)),
+                   ("colsample_bytree", ("float", 0.4, 1.0, False)), ("reg_lambda", ("float", 1e-3, 10.0, True)))),
+    Family("catboost", "CatBoost", "catboost.CatBoostClassifier", "catboost.CatBoostRegressor",
+           {"iterations": 800, "learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "logging_level": "Silent",
+            "allow_writing_files": False},
+           needs_scaling=False, handles_missing=True, one_hot=False, early_stopping=True,
+           moves=("slower_learning", "faster_learning", "deeper", "shallower", "more_regularisation",
+                  "less_regularisation"),
+           max_rows=1_000_000, threads="thread_count", aliases=True,
+           search=(("iterations", ("int", 200, 1500, True)), ("learning_rate", ("float", 0.02, 0.3, True)),
+                   ("depth", ("int", 4, 8, False)), ("l2_leaf_reg", ("float", 1.0, 30.0, True)))),
     Family("hist_gradient_boosting", "HistGradientBoosting", "sklearn.ensemble.HistGradientBoostingClassifier",
            "sklearn.ensemble.HistGradientBoostingRegressor", {"max_iter": 300, "learning_rate": 0.05},
            needs_scaling=False, handles_missing=True, one_hot=False, early_stopping=True,
            moves=("slower_learning", "faster_learning", "more_leaves", "fewer_leaves", "more_regularisation",
-                  "less_regularisation", "balanced_classes")),
+                  "less_regularisation", "balanced_classes"),
+           search=(("max_iter", ("int", 100, 1000, True)), _BOOSTING_RATE, ("max_leaf_nodes", ("int", 8, 128, True)),
+                   ("min_samples_leaf", ("int", 5, 100, True)), ("l2_regularization", ("float", 1e-4, 10.0, True)))),
     Family("random_forest", "RandomForest", "sklearn.ensemble.RandomForestClassifier",
            "sklearn.ensemble.RandomForestRegressor", {"n_estimators": 300},
            needs_scaling=False, handles_missing=False, one_hot=False, early_stopping=False,
            moves=("more_trees", "larger_leaves", "more_features", "fewer_features", "balanced_classes"),
-           max_rows=500_000),
+           max_rows=500_000,
+           search=(("n_estimators", ("int", 100, 600, True)), ("min_samples_leaf", ("int", 1, 20, True)),
+                   ("max_features", ("float", 0.2, 1.0, False)))),
     Family("extra_trees", "ExtraTrees", "sklearn.ensemble.ExtraTreesClassifier",
            "sklearn.ensemble.ExtraTreesRegressor", {"n_estimators": 300},
            needs_scaling=False, handles_missing=False, one_hot=False, early_stopping=False,
            moves=("more_trees", "larger_leaves", "more_features", "fewer_features", "balanced_classes"),
-           max_rows=500_000),
+           max_rows=500_000,
+           search=(("n_estimators", ("int", 100, 600, True)), ("min_samples_leaf", ("int", 1, 20, True)),
+                   ("max_features", ("float", 0.2, 1.0, False)))),
     Family("gradient_boosting", "GradientBoosting", "sklearn.ensemble.GradientBoostingClassifier",
            "sklearn.ensemble.GradientBoostingRegressor",
            {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3, "subsample": 0.8},
            needs_scaling=False, handles_missing=False, one_hot=False, early_stopping=True,
            moves=("slower_learning", "faster_learning", "deeper", "shallower", "fewer_rows", "larger_leaves"),
-           max_rows=100_000),
+           max_rows=100_000,
+           search=(("n_estimators", ("int", 100, 800, True)), _BOOSTING_RATE, ("max_depth", ("int", 2, 6, False)),
+                   ("subsample", ("float", 0.5, 1.0, False)))),
     Family("linear", "linear model", "sklearn.linear_model.LogisticRegression", "sklearn.linear_model.Ridge",
            {"max_iter": 2000},
            needs_scaling=True, handles_missing=False, one_hot=True, early_stopping=False,
-           moves=("less_regularisation", "more_regularisation", "balanced_classes")),
+           moves=("less_regularisation", "more_regularisation", "balanced_classes"),
+           search=(("C", ("float", 1e-3, 100.0, True)), ("alpha", ("float", 1e-3, 100.0, True)))),
     Family("svm", "SVM", "sklearn.svm.SVC", "sklearn.svm.SVR", {"C": 1.0, "probability": True},
            needs_scaling=True, handles_missing=False, one_hot=True, early_stopping=False,
-           moves=("less_regularisation", "more_regularisation", "balanced_classes"), max_rows=10_000),
+           moves=("less_regularisation", "more_regularisation", "balanced_classes"), max_rows=10_000,
+           search=(("C", ("float", 0.05, 100.0, True)), ("epsilon", ("float", 0.01, 1.0, True)))),
     Family("mlp", "MLP", "sklearn.neural_network.MLPClassifier", "sklearn.neural_network.MLPRegressor",
            {"hidden_layer_sizes": [128, 64], "alpha": 0.0001, "learning_rate_init": 0.001, "max_iter": 500,
             "early_stopping": True},
            needs_scaling=True, handles_missing=False, one_hot=True, early_stopping=True,
-           moves=("wider", "narrower", "more_regularisation", "less_regularisation"), max_rows=300_000),
+           moves=("wider", "narrower", "more_regularisation", "less_regularisation"), max_rows=300_000,
+           search=(("alpha", ("float", 1e-6, 1e-1, True)), ("learning_rate_init", ("float", 1e-4, 1e-2, True)))),
     Family("knn", "k-nearest neighbours", "sklearn.neighbors.KNeighborsClassifier",
            "sklearn.neighbors.KNeighborsRegressor", {"n_neighbors": 15, "weights": "distance"},
            needs_scaling=True, handles_missing=False, one_hot=True, early_stopping=False,
-           moves=("more_neighbours", "fewer_neighbours", "other_weights", "manhattan"), max_rows=20_000),
+           moves=("more_neighbours", "fewer_neighbours", "other_weights", "manhattan"), max_rows=20_000,
+           search=(("n_neighbors", ("int", 3, 60, True)), ("weights", ("cat", ["uniform", "distance"])),
+                   ("p", ("cat", [1, 2])))),
     Family("naive_bayes", "Gaussian naive Bayes", "sklearn.naive_bayes.GaussianNB", None, {},
            needs_scaling=False, handles_missing=False, one_hot=True, early_stopping=False,
-           moves=("more_regularisation", "less_regularisation")),
+           moves=("more_regularisation", "less_regularisation"),
+           search=(("var_smoothing", ("float", 1e-12, 1e-2, True)),)),
 )
 
 # Parameters a model needs to do its job here, kept when everything else goes back to the class defaults.
-ESSENTIAL = {"verbose": -1, "probability": True}
+ESSENTIAL = {"verbose": -1, "probability": True, "verbosity": 0, "logging_level": "Silent", "allow_writing_files": False}
 
 
 def family_of(path: str) -> Family | None:
@@ -116,11 +158,34 @@ def wants_one_hot(path: str) -> bool:
     return family.one_hot if family else False
 
 
+def threads_param(path: str) -> str | None:
+    """The parameter this class's thread count goes in, set from the executor's share (None: it reads
+    OMP_NUM_THREADS or LOKY_MAX_CPU_COUNT itself)."""
+    family = family_of(path)
+    return family.threads if family else None
+
+
+@lru_cache(maxsize=16)
+def installed(path: str) -> bool:
+    """Whether the class's library is installed here (found, not imported: importing CatBoost takes a second)."""
+    return importlib.util.find_spec(path.split(".")[0]) is not None
+
+
 def swap_targets(ctx: TaskContext, exclude: set[str]) -> list[Family]:
-    """Families that could replace a model for this task, strongest on tabular data first."""
+    """Families that could replace a model for this task, strongest on tabular data first (libraries that are not
+    installed left out)."""
     rows = ctx.n_train
     return [f for f in FAMILIES if f.path(ctx.task_type) and f.name not in exclude
-            and (f.max_rows is None or rows <= f.max_rows)]
+            and (f.max_rows is None or rows <= f.max_rows) and installed(f.path(ctx.task_type))]
+
+
+def search_space(path: str) -> dict[str, tuple]:
+    """The `tune` op's ranges for this class: name -> ("int"|"float", low, high, log) or ("cat", choices); only
+    the parameters the class takes (the linear family's C is LogisticRegression's, alpha Ridge's)."""
+    family = family_of(path)
+    if family is None:
+        return {}
+    return {name: spec for name, spec in family.search if names_param(path, name) or name in family.defaults}
 
 
 @lru_cache(maxsize=64)
@@ -182,7 +247,10 @@ def _num(value, fallback: float) -> float:
 
 
 def _rounds_key(p: dict) -> str | None:
-    return "n_estimators" if "n_estimators" in p else ("max_iter" if "max_iter" in p else None)
+    for key in ("iterations", "n_estimators", "max_iter"):  # CatBoost's own name first (n_estimators is its alias)
+        if key in p:
+            return key
+    return None
 
 
 def _slower(p, s, ctx):
@@ -226,6 +294,11 @@ def _fewer_leaves(p, s, ctx):
 
 
 def _more_reg(p, s, ctx):
+    if "l2_leaf_reg" in p:  # CatBoost
+        return {"l2_leaf_reg": round(max(1.0, _num(p["l2_leaf_reg"], 3.0)) * 3 ** s, 6)}
+    if "min_child_weight" in p:  # XGBoost
+        return {"reg_lambda": round(max(1.0, _num(p.get("reg_lambda"), 1.0)) * 4 ** s, 6),
+                "min_child_weight": round(max(1.0, _num(p["min_child_weight"], 1.0)) * 2 ** s, 6)}
     if "reg_lambda" in p:  # LightGBM
         return {"reg_lambda": round(max(1.0, _num(p["reg_lambda"], 0)) * 4 ** s / 4, 6),
                 "min_child_samples": int(_num(p.get("min_child_samples"), 20) * 2 ** s)}
@@ -242,6 +315,15 @@ def _more_reg(p, s, ctx):
 
 
 def _less_reg(p, s, ctx):
+    if "l2_leaf_reg" in p:
+        value = _num(p["l2_leaf_reg"], 3.0)
+        return {"l2_leaf_reg": round(max(0.1, value / 3 ** s), 6)} if value > 0.1 else None
+    if "min_child_weight" in p:
+        lam, weight = _num(p.get("reg_lambda"), 1.0), _num(p["min_child_weight"], 1.0)
+        if lam <= 0.01 and weight <= 0.5:
+            return None
+        return {"reg_lambda": round(lam / 4 ** s, 6) if lam > 0.01 else 0.0,
+                "min_child_weight": round(max(0.5, weight / 2 ** s), 6)}
     if "reg_lambda" in p:
         lam = _num(p["reg_lambda"], 0)
         if lam == 0 and _num(p.get("min_child_samples"), 20) <= 5:
@@ -277,16 +359,22 @@ def _fewer_rows(p, s, ctx):
     return {"subsample": round(max(0.4, value * 0.8 ** s), 3)}
 
 
+def _depth_key(p: dict) -> str:
+    return "depth" if "depth" in p else "max_depth"  # CatBoost's own name (max_depth is its alias)
+
+
 def _deeper(p, s, ctx):
-    if "max_depth" not in p or p["max_depth"] is None or _num(p["max_depth"], 3) >= 10:
+    key = _depth_key(p)
+    if key not in p or p[key] is None or _num(p[key], 3) >= 10:
         return None
-    return {"max_depth": int(_num(p["max_depth"], 3) + s)}
+    return {key: int(min(12 if key == "max_depth" else 10, _num(p[key], 3) + s))}
 
 
 def _shallower(p, s, ctx):
-    if "max_depth" not in p or p["max_depth"] is None or _num(p["max_depth"], 3) <= 1:
+    key = _depth_key(p)
+    if key not in p or p[key] is None or _num(p[key], 3) <= 1:
         return None
-    return {"max_depth": int(max(1, _num(p["max_depth"], 3) - s))}
+    return {key: int(max(1, _num(p[key], 3) - s))}
 
 
 def _more_trees(p, s, ctx):
@@ -425,5 +513,9 @@ def moves_for(path: str) -> tuple[str, ...]:
 
 
 def current_params(path: str, params: dict) -> dict:
-    """The params in force: the class defaults overlaid with the given ones."""
+    """The params in force: the class defaults overlaid with the given ones (CatBoost: the given ones only; its
+    signature lists every alias with a None default, and a move must not set an alias beside the real name)."""
+    family = family_of(path)
+    if family is not None and family.aliases:
+        return dict(params)
     return {**class_defaults(path), **params}

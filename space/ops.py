@@ -16,11 +16,16 @@ from core.policy import BlockInfo, PlanRecord, TaskContext
 from space import families
 from space.draft import family_member
 from space.render import block_spec, column_roles, rendered, specs_of
-from space.specs import ModelSpec, PreprocessSpec, TrainSpec
+from space.specs import ModelSpec, PreprocessSpec, TrainSpec, TuneSpec
 
+# Every op name apply_op knows (an action format that validates op names should take them from here).
+OP_NAMES = ("set_preprocess", "set_params", "set_target", "swap_model", "add_member", "drop_member", "set_train",
+            "tune")
 TAG = re.compile(r"\(op: (\w+) (\{.*\})\)\s*$", re.DOTALL)
 MAX_MEMBERS = 3
 MAX_STRENGTH = 3
+TUNE_SECONDS = 30.0  # the `tune` op's first time slice: a quarter of the examples' 120 s run timeout
+TUNE_STALL_BONUS = 0.15  # per plan tried on the block since the last one that helped: tuning rises as moves stall
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,34 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
                 change("pair_top", more, f"Widen the interaction features to every pair among the top {more} "
                        "numeric columns.", 0.3, after=("preprocess.pairs+",))
             change("pair_top", 0, "Drop the pairwise product and ratio features.", 0.15)
+        if spec.pair_top >= 2:
+            change("pair_differences", True, f"Add the differences a - b of every pair among the top {spec.pair_top} "
+                   "numeric columns to the products and ratios (linear models and trees find sums and contrasts "
+                   "hard to build themselves).", 0.45)
+            change("pair_differences", False, "Drop the pairwise difference features.", 0.15)
+        else:
+            ops.append(Op("set_preprocess", {"pair_differences": True, "pair_top": 4}, "Add products, ratios and "
+                          "differences of every pair among the 4 numeric columns most related to the target (F-test "
+                          "on the training rows) as interaction features.", 0.5))
+    if roles["categorical"] and roles["numeric"]:
+        if spec.group_stats == 0:
+            change("group_stats", 1, "Add group statistics for the categorical column most related to the target: "
+                   "per category, the mean and standard deviation of the 3 numeric columns most related to the "
+                   "target, and each row's distance from its category's mean (all fitted on the training rows).",
+                   0.5)
+        else:
+            more = min(3, spec.group_stats + 1)
+            if more > spec.group_stats and len(roles["categorical"]) > spec.group_stats:
+                change("group_stats", more, f"Widen the group statistics to the {more} categorical columns most "
+                       "related to the target.", 0.3, after=("preprocess.group_stats+",))
+            change("group_stats", 0, "Drop the group-statistics features.", 0.15)
+    if roles["numeric"] and one_hot_wanted:
+        change("splines", True, "Add cubic B-spline bases (3 knots at training quantiles) of the numeric columns "
+               "with spread-out values beside the columns themselves, so the linear model can fit smooth curved "
+               "effects.",
+               0.65 if ctx.n_train < 2000 else 0.45)
+    if spec.splines:
+        change("splines", False, "Drop the spline bases: the numeric columns enter the model as they are.", 0.3)
     if roles["text"]:
         for mode, why in (("hash", "length, word count and 32 hashed token counts"),
                           ("stats", "length and word count only"), ("drop", "nothing (drop them)")):
@@ -164,6 +197,19 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
                     priority = 0.55 if (target == "log1p" and ctx.metric == "rmsle") else 0.35
                     ops.append(Op("set_target", {"member": index, "target": target},
                                   f"{title}: train on {why}.", weight * priority))
+        space = families.search_space(member.estimator)
+        if space and families.installed("optuna"):
+            seconds = TUNE_SECONDS if member.tune is None else min(600.0, member.tune.seconds * 2)
+            names = ", ".join(space)
+            if member.tune is None:
+                ops.append(Op("tune", {"member": index, "seconds": seconds}, f"{title}: tune {names} with an Optuna "
+                              f"TPE study for {seconds:g} s, each trial scored by 3-fold cross-validation on the "
+                              "training rows only (never the validation rows), then fit the best parameters; a strong "
+                              "move once single-parameter changes stop helping.", weight * 0.45))
+            else:
+                ops.append(Op("tune", {"member": index, "seconds": seconds}, f"{title}: tune {names} for longer "
+                              f"({seconds:g} s instead of {member.tune.seconds:g} s): more trials of the Optuna study.",
+                              weight * 0.4, after=(f"model.{index}.tune",)))
     present = {families.family_name(m.estimator) for m in spec.members}
     for rank, family in enumerate(families.swap_targets(ctx, present)):
         ops.append(Op("swap_model", {"member": 0, "estimator": family.path(ctx.task_type)},
@@ -184,7 +230,8 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
 
 
 def _params_text(params: dict) -> str:
-    shown = [f"{k}={_fmt(v)}" for k, v in params.items() if k not in ("verbose", "probability")]
+    shown = [f"{k}={_fmt(v)}" for k, v in params.items()
+             if k not in ("verbose", "probability", "verbosity", "logging_level", "allow_writing_files")]
     return ", ".join(shown) if shown else "default settings"
 
 
@@ -197,7 +244,8 @@ def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> lis
         if any(getattr(spec, k) != v for k, v in changes.items()):
             ops.append(Op("set_train", changes, text, priority, **kw))
 
-    if stoppable:
+    calibrating = spec.calibration != "none" and ctx.task_type == "classification"
+    if stoppable and not calibrating:
         change({"early_stopping": True}, "Choose the number of boosting rounds (or epochs) by early stopping on "
                + ("each bag's held-out fold." if spec.folds > 1 else
                   f"{spec.stop_fraction:.0%} of the training rows held out (never on validation rows)."), 0.7)
@@ -212,7 +260,13 @@ def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> lis
             change({"folds": more}, f"Bag over {more} folds instead of {spec.folds}: each copy sees more rows.",
                    0.35, after=("train.folds+",))
         change({"folds": 1}, "Fit each model once on all training rows instead of bagging.", 0.2)
-    if stoppable and spec.early_stopping:
+    if ctx.task_type == "classification" and ctx.proba:
+        change({"calibration": "auto"}, "Calibrate the blend's probabilities for the probability metric: "
+               "CalibratedClassifierCV over folds of the training rows (isotonic from 1,000 rows, sigmoid below), "
+               "the fold copies averaged.", 0.55 if ctx.metric == "logloss" else 0.4)
+        if spec.calibration != "none":
+            change({"calibration": "none"}, "Use the blend's probabilities as they are, without calibration.", 0.2)
+    if stoppable and spec.early_stopping and not calibrating:
         change({"patience": spec.patience * 2}, f"Wait {spec.patience * 2} rounds without improvement before "
                f"stopping (now {spec.patience}).", 0.25)
     return ops
@@ -243,6 +297,17 @@ def _verdicts(history: list[PlanRecord], base: float | None,
     return out
 
 
+def _stalled(history: list[PlanRecord], base: float | None, maximize: bool) -> int:
+    """How many plans were tried since the last one that beat the solution's score (all of them if none did)."""
+    count = 0
+    for record in reversed(history):
+        if record.score is not None and base is not None and (
+                (record.score > base) if maximize else (record.score < base)):
+            break
+        count += 1
+    return count
+
+
 def group_of(name: str, args: dict) -> str:
     """The knob and direction a plan turns; plans of one group are read together in the history."""
     if name == "set_params":
@@ -251,6 +316,8 @@ def group_of(name: str, args: dict) -> str:
         (field_name, value), = list(args.items())[:1] or [("", "")]
         if field_name == "pair_top":
             return "preprocess.pairs+" if value else f"preprocess.pair_top={value}"
+        if field_name == "group_stats":
+            return "preprocess.group_stats+" if value else "preprocess.group_stats=0"
         if field_name == "impute" and value != "none":
             return "preprocess.impute"
         return f"preprocess.{field_name}={value}"
@@ -261,7 +328,11 @@ def group_of(name: str, args: dict) -> str:
             return "train.early_stopping" if args["early_stopping"] else "train.no_early_stopping"
         if "folds" in args:
             return "train.folds+" if args["folds"] > 1 else "train.folds-"
+        if "calibration" in args:
+            return "train.calibration" if args["calibration"] != "none" else "train.no_calibration"
         return "train.patience"
+    if name == "tune":
+        return f"model.{args.get('member', 0)}.tune"
     return {"swap_model": "model.swap", "add_member": "model.add", "drop_member": "model.drop"}.get(name, name)
 
 
@@ -270,6 +341,7 @@ def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maxim
     tried_text = {h.plan for h in history}
     tried_keys = {_key(*p) for p in (parse_plan(h.plan) for h in history) if p}
     verdicts = _verdicts(history, base, maximize)
+    stalled = _stalled(history, base, maximize)
     ranked = []
     for order, op in enumerate(ops):
         if op.plan in tried_text or _key(op.name, op.args) in tried_keys:
@@ -285,6 +357,8 @@ def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maxim
         if outcome.count("hurt") and not op.after:
             priority -= 0.3 * outcome.count("hurt")
         priority -= 0.5 * outcome.count("failed")
+        if op.name == "tune" and not op.after:
+            priority += TUNE_STALL_BONUS * min(4, stalled)  # cheaper moves stopped helping: search properly
         ranked.append((-priority, order, op))
     ranked.sort(key=lambda t: (t[0], t[1]))
     # Plans proposed together run before any of them is scored: spread them over different knobs first (one
@@ -319,7 +393,7 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
         return None
     members = list(spec.members)
     index = int(args.get("member", 0))
-    if name in ("set_params", "set_target", "swap_model", "drop_member") and not 0 <= index < len(members):
+    if name in ("set_params", "set_target", "swap_model", "drop_member", "tune") and not 0 <= index < len(members):
         return None
     if name == "set_params":
         params = {**members[index].params}
@@ -347,6 +421,14 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
         if len(members) < 2:
             return None
         members.pop(index)
+    elif name == "tune":
+        if not families.search_space(members[index].estimator):
+            return None
+        try:
+            tune = TuneSpec.model_validate({k: v for k, v in args.items() if k != "member"})
+        except ValueError:
+            return None
+        members[index] = members[index].model_copy(update={"tune": tune})
     else:
         return None
     return ModelSpec(members=members)

@@ -249,11 +249,13 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     hashing = roles["text"] and spec.text == "hash"
     pairs = spec.pair_top >= 2
     targets = roles["categorical"] and spec.encoding == "target"
+    groups = spec.group_stats > 0 and roles["categorical"] and roles["numeric"]
     out = [  # imports that only some recipes need live here, so the other scripts start faster
         *(["from sklearn.feature_extraction.text import HashingVectorizer"] if hashing else []),
         *(["from sklearn.feature_selection import f_classif, f_regression"] if pairs else []),
         *(["from sklearn.preprocessing import TargetEncoder"] if targets else []),
-        *([""] if hashing or pairs or targets else []),
+        *(["from sklearn.preprocessing import SplineTransformer"] if spec.splines else []),
+        *([""] if hashing or pairs or targets or spec.splines else []),
         "# Everything here is fitted on the training rows only, then applied to the validation and test rows.",
         "numeric, categorical = list(NUMERIC), list(CATEGORICAL)",
         "X_train, X_valid, X_test = (frame[NUMERIC + CATEGORICAL + TEXT + DATETIME].copy()",
@@ -276,7 +278,9 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     if spec.log1p_skewed:
         out += ["", _LOG1P.strip("\n")]
     if pairs:
-        out += ["", _PAIRS.strip("\n").replace("__TOP__", str(spec.pair_top))]
+        out += ["", _pairs_code(spec)]
+    if groups:
+        out += ["", _GROUPS.strip("\n").replace("__K__", str(spec.group_stats))]
     if roles["categorical"] and (spec.count_features or spec.encoding == "count"):
         replace = spec.encoding == "count"
         out += ["", (_COUNT_REPLACE if replace else _COUNT_ADD).strip("\n")]
@@ -370,6 +374,58 @@ X_train, X_valid, X_test = (pair_features(frame) for frame in (X_train, X_valid,
 numeric += [f"{a}_{op}_{b}" for a, b in pairs for op in ("x", "per")]
 '''
 
+def _pairs_code(spec: PreprocessSpec) -> str:
+    code = _PAIRS.strip("\n").replace("__TOP__", str(spec.pair_top))
+    if not spec.pair_differences:
+        return code
+    return (code.replace("# Products and ratios of every pair", "# Products, ratios and differences of every pair")
+            .replace('        new[f"{a}_per_{b}"] = frame[a] / frame[b].where(frame[b] != 0)\n',
+                     '        new[f"{a}_per_{b}"] = frame[a] / frame[b].where(frame[b] != 0)\n'
+                     '        new[f"{a}_minus_{b}"] = frame[a] - frame[b]\n')
+            .replace('for op in ("x", "per")]', 'for op in ("x", "per", "minus")]'))
+
+
+_GROUPS = '''
+# Group statistics: per category of the __K__ categorical column(s) most related to the target, the mean and standard
+# deviation of the 3 numeric columns most related to it, and each row's distance from its group's mean; all fitted
+# on the training rows (unseen categories get the training rows' overall values).
+target_table = pd.get_dummies(y_train).astype(float) if CLASSIFICATION else y_train.to_frame().astype(float)
+target_table.index = X_train.index
+
+
+def explained_share(keys):
+    """The share of the target's variance its means per category explain (correlation ratio, training rows)."""
+    centred = target_table - target_table.mean()
+    means = centred.groupby(keys.to_numpy()).transform("mean")
+    return float((means ** 2).to_numpy().sum() / max((centred ** 2).to_numpy().sum(), 1e-12))
+
+
+def correlation(column):
+    values = X_train[column]
+    return max((np.nan_to_num(abs(values.corr(target_table[k]))) for k in target_table.columns), default=0.0)
+
+
+grouping = sorted((c for c in categorical if 1 < X_train[c].nunique() <= max(2, len(X_train) // 10)),
+                  key=lambda c: -explained_share(X_train[c]))[:__K__]
+summarised = sorted((c for c in NUMERIC if X_train[c].notna().sum() > 2), key=lambda c: -correlation(c))[:3]
+group_tables = {(g, c): X_train.groupby(g)[c].agg(["mean", "std"]) for g in grouping for c in summarised}
+overall = {c: (X_train[c].mean(), X_train[c].std()) for c in summarised}
+
+
+def group_features(frame):
+    new = {}
+    for (g, c), table in group_tables.items():
+        mean = frame[g].map(table["mean"]).astype(float).fillna(overall[c][0])
+        new[f"{c}_mean_by_{g}"] = mean
+        new[f"{c}_std_by_{g}"] = frame[g].map(table["std"]).astype(float).fillna(overall[c][1])
+        new[f"{c}_minus_mean_by_{g}"] = frame[c] - mean
+    return pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
+
+
+X_train, X_valid, X_test = (group_features(frame) for frame in (X_train, X_valid, X_test))
+numeric += [f"{c}_{s}_by_{g}" for g, c in group_tables for s in ("mean", "std", "minus_mean")]
+'''
+
 _COUNT_ADD = '''
 # How often each category occurs in the training rows, as an extra numeric column (unseen: 0).
 counts = {column: X_train[column].value_counts() for column in categorical}
@@ -430,6 +486,11 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
         steps.append(_SCALERS[spec.scaling])
     numeric = f"make_pipeline({', '.join(steps)})" if steps else '"passthrough"'
     out = []
+    if spec.splines:
+        fill = 'SimpleImputer(strategy="median")' if spec.impute == "none" else steps[0]
+        out += ["# Beside the numeric columns, cubic B-spline bases (3 knots at training quantiles, linear beyond them) of",
+                "# those with more than 10 distinct training values: smooth curved effects for linear models.",
+                "smooth = [c for c in numeric if X_train[c].nunique() > 10]", ""]
     has_categorical = bool(column_roles(ctx)["categorical"])
     if has_categorical and spec.encoding == "target":
         out += _TARGET_ENCODER.strip("\n").splitlines() + [""]
@@ -440,6 +501,10 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
         "if numeric:",
         f'    parts.append(("numeric", {numeric}, numeric))',
     ]
+    if spec.splines:
+        out += ["if smooth:",
+                f'    parts.append(("splines", make_pipeline({fill}, SplineTransformer(n_knots=3, degree=3, '
+                'knots="quantile", extrapolation="linear", include_bias=False)), smooth))']
     if has_categorical and spec.encoding != "count":
         out += ["if categorical:", f'    parts.append(("categorical", {_ENCODERS[spec.encoding]}, categorical))']
     out += [
@@ -464,6 +529,8 @@ def _describe_numeric(spec: PreprocessSpec) -> str:
     if spec.scaling != "none":
         parts.append({"standard": "standardised", "robust": "scaled by median and IQR",
                       "quantile": "mapped to normal quantiles"}[spec.scaling])
+    if spec.splines:
+        parts.append("spline bases of the spread-out columns added")
     return ", ".join(parts)
 
 
@@ -478,25 +545,152 @@ def _model(ctx: TaskContext, spec: ModelSpec) -> str:
         module, _, name = member.estimator.rpartition(".")
         if name not in imports.setdefault(module, []):
             imports[module].append(name)
-    out = [f"from {module} import {', '.join(names)}" for module, names in imports.items()]
+    threads = any(families.threads_param(m.estimator) for m in spec.members)
+    tuning = any(m.tune is not None for m in spec.members)
+    out = [*(["import os"] if threads or tuning else []), *(["import time", "", "import optuna"] if tuning else []),
+           *([""] if threads or tuning else [])]
+    out += [f"from {module} import {', '.join(names)}" for module, names in imports.items()]
+    if threads:
+        out += ["", "THREADS = max(1, int(os.environ.get(\"OMP_NUM_THREADS\") or os.cpu_count() or 1))  "
+                "# the executor's share of the cores"]
     if any(m.target == "log1p" for m in spec.members):
         out += ["", "", "def signed_log1p(y):", "    return np.sign(y) * np.log1p(np.abs(y))", "", "",
                 "def signed_expm1(z):", "    return np.sign(z) * np.expm1(np.abs(z))"]
+    if tuning:
+        out += ["", "", _TUNING.strip("\n").replace("__FOLD_SCORE__", _fold_score(ctx))]
+        for index, member in enumerate(spec.members):
+            if member.tune is not None:
+                out += _tuned_member(index + 1, member)
     out += ["", "", "def make_models():",
             '    """Fresh, unfitted blend members with their weights: the train block fits them, predict averages them."""',
             "    return ["]
-    out += [f"        ({member.weight!r}, {_member_expr(member)})," for member in spec.members]
+    out += [f"        ({member.weight!r}, {f'member_{i + 1}(PARAMS_{i + 1})' if member.tune else _member_expr(member)}),"
+            for i, member in enumerate(spec.members)]
     out += ["    ]"]
     return "\n".join(out)
 
 
-def _member_expr(member: MemberSpec) -> str:
+def _tuned_member(number: int, member: MemberSpec) -> list[str]:
+    path = member.estimator
+    tune = member.tune
+    params = {k: v for k, v in families.fit_params(path, member.params).items() if k != "random_state"}
+    space = families.search_space(path)
+    title = families.title_of(path)
+    return [
+        "", "",
+        f"# Member {number} ({title}): its parameters start here and are tuned on the training rows below.",
+        f"PARAMS_{number} = {_py(params)}",
+        f"SPACE_{number} = {_py(space)}",
+        "", "",
+        f"def member_{number}(params):",
+        f"    return {_member_expr(member, params_name='params')}",
+        "", "",
+        f"PARAMS_{number} = tuned({f'member {number} ({title})'!r}, member_{number}, PARAMS_{number}, SPACE_{number}, "
+        f"seconds={tune.seconds!r}, trials={tune.trials!r},",
+        f"                   folds={tune.folds!r}, max_rows={tune.max_rows!r})",
+    ]
+
+
+_TUNING = '''
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def fold_score(model, X, y):
+    """The task's metric on held-out training rows, as a number to maximise."""
+__FOLD_SCORE__
+
+
+def suggest(trial, name, space):
+    """One value for parameter ``name`` from its range: ("int"|"float", low, high, log) or ("cat", choices)."""
+    if space[0] == "cat":
+        return trial.suggest_categorical(name, list(space[1]))
+    kind, low, high, log = space
+    return (trial.suggest_int if kind == "int" else trial.suggest_float)(name, low, high, log=log)
+
+
+def within(value, space):
+    if space[0] == "cat":
+        return value in space[1]
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and space[1] <= value <= space[2]
+
+
+def tuned(name, make, start, space, *, seconds, trials, folds, max_rows):
+    """The parameters an Optuna TPE study finds best within ``seconds`` (or ``trials``), starting from ``start``.
+
+    Every trial is scored by cross-validation on the training rows only (at most ``max_rows`` of them); the
+    validation rows stay unseen, so the framework's score of val_predictions.csv is still a fair one.
+    """
+    X, y = X_train, y_train
+    if len(X) > max_rows:
+        stratify = y if CLASSIFICATION and y.value_counts().min() >= 2 else None
+        rows, _ = train_test_split(np.arange(len(X)), train_size=max_rows, random_state=SEED, stratify=stratify)
+        X, y = X.iloc[np.sort(rows)], y.iloc[np.sort(rows)]
+    splitter = (StratifiedKFold if CLASSIFICATION else KFold)(n_splits=folds, shuffle=True, random_state=SEED)
+    splits = list(splitter.split(X, y))
+
+    def cross_validated(params):
+        scores = [fold_score(make(params).fit(X.iloc[fit_rows], y.iloc[fit_rows]), X.iloc[held], y.iloc[held])
+                  for fit_rows, held in splits]
+        return float(np.mean(scores))
+
+    began = time.monotonic()
+    start_score = cross_validated(start)  # the bar a trial must clear
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=SEED))
+    study.enqueue_trial({key: start[key] for key in space if key in start and within(start[key], space[key])})
+    study.optimize(lambda trial: cross_validated({**start, **{key: suggest(trial, key, value)
+                                                            for key, value in space.items()}}),
+                   n_trials=trials, timeout=max(1.0, seconds - (time.monotonic() - began)), catch=(Exception,))
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done or study.best_value <= start_score:
+        print(f"tuning {name}: {len(done)} trials, none beat the starting parameters' cross-validated score "
+              f"{start_score:.6g}; they are kept")
+        return dict(start)
+    print(f"tuning {name}: {len(done)} trials, best cross-validated score {study.best_value:.6g} (start "
+          f"{start_score:.6g}) with {study.best_params}")
+    return {**start, **study.best_params}
+'''
+
+
+def _fold_score(ctx: TaskContext) -> str:
+    """The body of ``fold_score`` for the task's metric (the validation score's formula on class codes)."""
+    metric = ctx.metric
+    if ctx.task_type == "classification":
+        lines = ["    proba = np.zeros((len(X), len(CLASSES)))",
+                 "    proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)",
+                 "    labels = list(range(len(CLASSES)))"]
+        formula = {
+            "logloss": "-metrics.log_loss(y, np.clip(proba, 1e-15, 1), labels=labels)",
+            "roc_auc": ('metrics.roc_auc_score(y, proba[:, 1]) if len(CLASSES) == 2 else '
+                        'metrics.roc_auc_score(y, proba, multi_class="ovr", labels=labels)'),
+            "accuracy": "metrics.accuracy_score(y, proba.argmax(axis=1))",
+            "balanced_accuracy": "metrics.balanced_accuracy_score(y, proba.argmax(axis=1))",
+            "f1": ('metrics.f1_score(y, proba.argmax(axis=1), average="binary" if len(CLASSES) == 2 else "macro", '
+                   'labels=labels if len(CLASSES) > 2 else None)'),
+        }
+        fallback = "logloss" if ctx.proba else "accuracy"
+        note = "" if metric in formula else f"  # no formula for {metric!r}: {fallback} instead"
+        return "\n".join([*lines, f"    return {formula.get(metric, formula[fallback])}{note}"])
+    formula = {
+        "rmse": "-float(np.sqrt(metrics.mean_squared_error(y, pred)))",
+        "rmsle": "-float(np.sqrt(metrics.mean_squared_log_error(np.clip(y, 0, None), np.clip(pred, 0, None))))",
+        "mae": "-metrics.mean_absolute_error(y, pred)",
+        "r2": "metrics.r2_score(y, pred)",
+    }
+    note = "" if metric in formula else f"  # no formula for {metric!r}: RMSE instead"
+    return "\n".join(["    pred = np.asarray(model.predict(X), dtype=float)",
+                      f"    return {formula.get(metric, formula['rmse'])}{note}"])
+
+
+def _member_expr(member: MemberSpec, params_name: str | None = None) -> str:
+    """The member's constructor expression; with ``params_name`` its params come from that dict at run time."""
     path = member.estimator
     name = path.rpartition(".")[2]
     params = families.fit_params(path, member.params)
-    args = [f"{k}={_py(v)}" for k, v in params.items() if k != "random_state"]
+    args = [f"**{params_name}"] if params_name else [f"{k}={_py(v)}" for k, v in params.items() if k != "random_state"]
     if families.accepts(path, "random_state") and families.importable(path):
         args.append("random_state=SEED")
+    if families.threads_param(path):
+        args.append(f"{families.threads_param(path)}=THREADS")
     expr = f"{name}({', '.join(args)})"
     steps = (['SimpleImputer(strategy="median")'] if member.impute else []) + (["StandardScaler()"] if member.scale else [])
     if steps:
@@ -510,6 +704,8 @@ def _member_expr(member: MemberSpec) -> str:
 
 
 def _train(ctx: TaskContext, spec: TrainSpec) -> str:
+    if spec.calibration != "none" and ctx.task_type == "classification":
+        return _calibrated_train(spec)
     out = []
     if spec.early_stopping:
         out += [f"STOP_FRACTION, PATIENCE = {spec.stop_fraction!r}, {spec.patience!r}", "", "",
@@ -539,7 +735,33 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
     return "\n".join(out)
 
 
+def _calibrated_train(spec: TrainSpec) -> str:
+    folds = max(3, spec.folds)
+    method = ('"isotonic" if len(X_train) >= 1000 else "sigmoid"  # isotonic needs many rows; sigmoid holds up on few'
+              if spec.calibration == "auto" else repr(spec.calibration))
+    return "\n".join([
+        "from sklearn.calibration import CalibratedClassifierCV",
+        "from sklearn.ensemble import VotingClassifier",
+        "",
+        f"CALIBRATION = {method}",
+        f"FOLDS = {folds}",
+        "# Calibrated probabilities: the blend (members' weighted mean) is fitted on FOLDS - 1 folds of the training rows",
+        "# and its probabilities mapped on the held-out fold, once per fold; the predict block averages the FOLDS copies.",
+        "# Boosting rounds are not early-stopped inside it.",
+        "members = make_models()",
+        "blend_model = members[0][1] if len(members) == 1 else VotingClassifier(",
+        '    [(f"member_{i}", model) for i, (_, model) in enumerate(members)], voting="soft",',
+        "    weights=[weight for weight, _ in members])",
+        "splitter = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=SEED)",
+        "calibrated = CalibratedClassifierCV(blend_model, method=CALIBRATION, cv=splitter, ensemble=True)",
+        "fitted = [(1.0, calibrated.fit(X_train, y_train))]  # (weight, fitted model) pairs, as the predict block expects",
+    ])
+
+
 _EARLY_STOPPING = '''
+BOOSTERS = ("lightgbm", "xgboost", "catboost")
+
+
 def innermost(estimator):
     """The model inside target transforms and pipelines, where its boosting settings live."""
     while True:
@@ -551,20 +773,28 @@ def innermost(estimator):
             return estimator
 
 
+def booster(estimator):
+    """The boosting library whose own early stopping the model uses (LightGBM, XGBoost or CatBoost), else None;
+    a member with its own scaler or imputer (a pipeline) is fitted as scikit-learn's models are."""
+    if isinstance(estimator, Pipeline):
+        return None
+    library = type(innermost(estimator)).__module__.split(".")[0]
+    return library if library in BOOSTERS else None
+
+
 def is_lightgbm(estimator):
-    return type(innermost(estimator)).__module__.startswith("lightgbm") and not isinstance(estimator, Pipeline)
+    return booster(estimator) == "lightgbm"
 
 
 def fit_early_stopped(estimator, X_fit, y_fit, X_stop, y_stop):
     """Fit with boosting rounds (or epochs) chosen on held-out training rows.
 
-    LightGBM evaluates on (X_stop, y_stop); scikit-learn's boosting and networks stop on an internal split of the
-    rows they are fitted on; other models are fitted as usual.
+    LightGBM, XGBoost and CatBoost evaluate on (X_stop, y_stop); scikit-learn's boosting and networks stop on an
+    internal split of the rows they are fitted on; other models are fitted as usual.
     """
     model = innermost(estimator)
-    if is_lightgbm(estimator):
-        import lightgbm
-
+    library = booster(estimator)
+    if library is not None:
         y_eval = y_stop
         if isinstance(estimator, TransformedTargetRegressor):  # the evaluation target must be transformed too
             if estimator.func is not None:
@@ -572,8 +802,16 @@ def fit_early_stopped(estimator, X_fit, y_fit, X_stop, y_stop):
             else:
                 scaler = clone(estimator.transformer).fit(np.asarray(y_fit, dtype=float).reshape(-1, 1))
                 y_eval = scaler.transform(np.asarray(y_stop, dtype=float).reshape(-1, 1)).ravel()
-        return estimator.fit(X_fit, y_fit, eval_set=[(X_stop, y_eval)],
-                             callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
+        if library == "lightgbm":
+            import lightgbm
+
+            return estimator.fit(X_fit, y_fit, eval_set=[(X_stop, y_eval)],
+                                 callbacks=[lightgbm.early_stopping(PATIENCE, verbose=False)])
+        if library == "xgboost":  # predictions then use the best round
+            model.set_params(early_stopping_rounds=PATIENCE)
+            return estimator.fit(X_fit, y_fit, eval_set=[(X_stop, y_eval)], verbose=False)
+        # CatBoost keeps the trees up to its best round (use_best_model)
+        return estimator.fit(X_fit, y_fit, eval_set=(X_stop, y_eval), early_stopping_rounds=PATIENCE)
     settings = model.get_params()
     if "n_iter_no_change" in settings:
         changes = {"n_iter_no_change": min(PATIENCE, 20), "validation_fraction": STOP_FRACTION}
@@ -583,17 +821,30 @@ def fit_early_stopped(estimator, X_fit, y_fit, X_stop, y_stop):
     return estimator.fit(X_fit, y_fit)
 
 
+def best_rounds(model):
+    """(the parameter that sets the boosting rounds, how many early stopping kept) of a fitted booster."""
+    library = type(model).__module__.split(".")[0]
+    if library == "catboost":
+        return "iterations", model.tree_count_
+    if library == "xgboost":
+        try:
+            return "n_estimators", model.best_iteration + 1
+        except AttributeError:  # it never stopped early
+            return "n_estimators", model.n_estimators
+    return "n_estimators", model.best_iteration_ or model.n_estimators
+
+
 def fit_with_early_stopping(estimator, X, y):
-    """Rounds chosen on an inner split of the training rows; LightGBM is then refitted on all of them."""
-    if not is_lightgbm(estimator):
+    """Rounds chosen on an inner split of the training rows; a booster is then refitted on all of them."""
+    if booster(estimator) is None:
         return fit_early_stopped(estimator, X, y, None, None)
     stratify = y if CLASSIFICATION and y.value_counts().min() >= 2 else None
     X_fit, X_stop, y_fit, y_stop = train_test_split(X, y, test_size=STOP_FRACTION, random_state=SEED,
                                                     stratify=stratify)
     probe = fit_early_stopped(clone(estimator), X_fit, y_fit, X_stop, y_stop)
-    rounds = innermost(probe).best_iteration_ or innermost(probe).n_estimators
+    key, rounds = best_rounds(innermost(probe))
     final = clone(estimator)
-    innermost(final).set_params(n_estimators=max(1, int(rounds)))
+    innermost(final).set_params(**{key: max(1, int(rounds))})
     return final.fit(X, y)
 '''
 

@@ -29,7 +29,7 @@ def simpler_spec(ctx: TaskContext, kind: str, spec, preprocess: PreprocessSpec |
                                 text="drop")
     elif kind == "model":
         members = [m.model_copy(update={"params": {k: v for k, v in families.ESSENTIAL.items()
-                                                   if k in m.params}}) for m in spec.members]
+                                                   if k in m.params}, "tune": None}) for m in spec.members]
         simple = ModelSpec(members=members)
         if simple == spec and len(spec.members) > 1:
             simple = ModelSpec(members=members[:1])
@@ -123,12 +123,12 @@ def _cheaper(ctx: TaskContext, specs: dict) -> None:
         members = []
         for m in model.members:
             params = dict(m.params)
-            for key in ("n_estimators", "max_iter"):
+            for key in ("n_estimators", "max_iter", "iterations"):
                 if isinstance(params.get(key), int) and params[key] > 50:
                     params[key] = max(50, params[key] // 2)
             if isinstance(params.get("hidden_layer_sizes"), list):
                 params["hidden_layer_sizes"] = [max(8, n // 2) for n in params["hidden_layer_sizes"]]
-            members.append(m.model_copy(update={"params": params}))
+            members.append(m.model_copy(update={"params": params, "tune": None}))  # no study: it takes its time
         specs["model"] = ModelSpec(members=members)
     pre = specs.get("preprocess")
     if isinstance(pre, PreprocessSpec):

@@ -16,6 +16,7 @@ Scaling = Literal["none", "standard", "robust", "quantile"]
 TextMode = Literal["drop", "stats", "hash"]
 TargetTransform = Literal["none", "standard", "log1p"]
 Output = Literal["label", "positive", "wide", "value"]
+Calibration = Literal["none", "auto", "sigmoid", "isotonic"]
 
 
 class _Spec(BaseModel):
@@ -41,9 +42,22 @@ class PreprocessSpec(_Spec):
     missing_indicators: bool = False  # a 0/1 column per numeric column with gaps in the training rows
     log1p_skewed: bool = False  # log1p of non-negative numeric columns with skew > 1 in the training rows
     pair_top: int = 0  # products and ratios of every pair among the k numeric columns most related to the target
+    pair_differences: bool = False  # with pair_top: the pairs' differences a - b too
+    group_stats: int = Field(0, ge=0, le=3)  # per category of the k categorical columns most related to the target:
+    #                                          mean and std of the 3 numeric columns most related to it (training rows)
+    splines: bool = False  # cubic B-spline bases of the numeric columns beside them (linear models: smooth curves)
     count_features: bool = False  # how often each category occurs in the training rows, as an extra column
     datetime_parts: bool = True  # year, month, day, weekday (and hour) of date columns; off: dates are dropped
     text: TextMode = "hash"  # free-text columns: dropped, length/word counts, or counts plus 32 hashed token columns
+
+
+class TuneSpec(_Spec):
+    """An Optuna TPE study over the member's main parameters, cross-validated on the training rows only."""
+
+    seconds: float = Field(30.0, gt=0, le=3600)  # the study's time slice (Optuna's timeout)
+    trials: int = Field(200, ge=1, le=5000)  # at most this many trials, whichever ends first
+    folds: int = Field(3, ge=2, le=10)  # cross-validation folds of the training rows per trial
+    max_rows: int = Field(20_000, ge=100)  # a random subset of the training rows for the study on larger data
 
 
 class MemberSpec(_Spec):
@@ -55,6 +69,7 @@ class MemberSpec(_Spec):
     scale: bool = False  # own StandardScaler (when the preprocess block does not scale)
     impute: bool = False  # own median imputer (when the preprocess block leaves gaps)
     weight: float = 1.0
+    tune: TuneSpec | None = None  # params chosen by an Optuna study in the script, starting from ``params``
 
 
 class ModelSpec(_Spec):
@@ -70,6 +85,8 @@ class TrainSpec(_Spec):
     early_stopping: bool = False  # boosting rounds chosen on training rows held out (the fold, or an inner split)
     stop_fraction: float = Field(0.15, gt=0, lt=0.5)
     patience: int = Field(50, ge=5)
+    calibration: Calibration = "none"  # classification: the blend wrapped in CalibratedClassifierCV (cv on training
+    #                                    rows); auto: isotonic from 1,000 training rows, sigmoid below
 
 
 class PredictSpec(_Spec):

@@ -37,8 +37,8 @@ def search(task_type="classification", limit=20, options=None, **facts):
 
 def test_catalogue_covers_the_common_tabular_families():
     cards = {entry.card.name: entry.card for entry in catalogue()}
-    assert {"lightgbm", "hist_gradient_boosting", "random_forest", "extra_trees", "linear", "knn", "svm", "mlp",
-            "gradient_boosting"} <= set(cards)
+    assert {"lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "random_forest", "extra_trees", "linear",
+            "knn", "svm", "mlp", "gradient_boosting"} <= set(cards)
     assert cards["svm"].estimator.params["probability"] is True
     assert cards["linear"].estimator.classification == "sklearn.linear_model.LogisticRegression"
     assert cards["linear"].estimator.regression == "sklearn.linear_model.Ridge"
@@ -119,7 +119,8 @@ def test_limit_caps_the_number_of_cards():
 
 def test_families_option_keeps_only_those_families():
     cards = search(options={"families": ["boosting", "linear"]})
-    assert set(names(cards)) == {"lightgbm", "hist_gradient_boosting", "gradient_boosting", "linear"}
+    assert set(names(cards)) == {"lightgbm", "xgboost", "catboost", "hist_gradient_boosting", "gradient_boosting",
+                                 "linear"}
 
 
 def test_exclude_option_drops_cards_by_name_or_family():
@@ -226,3 +227,12 @@ def test_card_example_script_follows_the_solution_contract(card, task, tmp_path)
     else:
         # Better than predicting the mean, or the script is not learning.
         assert 0 < score < valid.std(ddof=0), f"RMSE {score} vs target std {valid.std(ddof=0)}"
+
+
+def test_cards_whose_library_is_not_installed_are_left_out(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "catboost" else real(name, *a))
+    cards = names(search(n_rows=5_000))
+    assert "catboost" not in cards and "xgboost" in cards and "lightgbm" in cards

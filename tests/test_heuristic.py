@@ -244,7 +244,7 @@ def refined(policy, ctx: TaskContext, code: str, kind: str, plan: str) -> str:
 
 @pytest.mark.slow
 def test_every_catalogue_card_drafts_a_script_that_runs_and_scores_plausibly(contracts, drafts):
-    assert {len(runs) for runs in drafts.values()} >= {9}  # every card that fits the task type
+    assert {len(runs) for runs in drafts.values()} >= {11}  # every card that fits the task type
     for key, runs in drafts.items():
         contract = contracts[key]
         for name, run in runs.items():
@@ -317,7 +317,8 @@ def test_each_plan_category_splices_in_and_the_script_still_runs(contracts, poli
         code = drafts[key][card].code
         for kind in ("preprocess", "model", "train"):
             for plan in policy.plan_refinement(contract.ctx, code, info(code, kind), NO_ABLATION, [], 100):
-                picks.setdefault(_category(plan), (contract, code, plan, kind))
+                if _category(plan) != "tune":  # a 30 s study: test_space_ops runs shorter ones
+                    picks.setdefault(_category(plan), (contract, code, plan, kind))
     expected = {"set_preprocess:encoding", "set_preprocess:scaling", "set_preprocess:missing_indicators",
                 "set_preprocess:impute", "set_preprocess:log1p_skewed", "set_preprocess:pair_top",
                 "set_preprocess:count_features", "set_preprocess:text", "set_preprocess:datetime_parts",
