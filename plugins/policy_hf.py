@@ -101,12 +101,13 @@ class HFPolicy(LLMPolicy):
             inputs = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                    return_dict=True).to(model.device)
             prompt_len = inputs["input_ids"].shape[1]
-            reading = prompt_len / self._read_rate if self._read_rate else 0.0
-            if reading > limit:
-                raise LLMUnavailable(f"{DEADLINE}: reading the prompt's {prompt_len} tokens takes about "
-                                     f"{reading:.0f}s, {limit:.1f}s left for the call")
             temperature = self.temperature if temperature is None else temperature
             sample = temperature > 0
+            to_read = prompt_len * (n if sample else 1)  # each sample of a batch reads the prompt
+            reading = to_read / self._read_rate if self._read_rate else 0.0
+            if reading > limit:
+                raise LLMUnavailable(f"{DEADLINE}: reading the prompt's {to_read} tokens takes about "
+                                     f"{reading:.0f}s, {limit:.1f}s left for the call")
             settings = {"max_new_tokens": max_tokens, "do_sample": sample, "num_return_sequences": n if sample else 1,
                         "pad_token_id": tokenizer.pad_token_id, "max_time": limit}
             if self.repetition_penalty != 1.0:
@@ -124,7 +125,7 @@ class HFPolicy(LLMPolicy):
                     from None
             seconds = time.perf_counter() - began
             if clock.first_token_at is not None:
-                self._read_rate = prompt_len / max(1e-3, clock.first_token_at - began)
+                self._read_rate = to_read / max(1e-3, clock.first_token_at - began)
         configured = getattr(model.generation_config, "eos_token_id", None)  # generate stops on these too
         configured = configured if isinstance(configured, list) else [configured]
         stops = {tokenizer.eos_token_id, tokenizer.pad_token_id, *configured} - {None}

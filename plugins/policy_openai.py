@@ -87,7 +87,11 @@ class OpenAIPolicy(LLMPolicy):
         replies = self._request(messages, max_tokens, n, temperature)
         # servers that ignore ``n`` (transformers serve, some proxies) answer once: draw the rest one by one
         while len(replies) < n:
-            more = self._request(messages, max_tokens, 1, temperature)
+            try:
+                more = self._request(messages, max_tokens, 1, temperature)
+            except LLMUnavailable as exc:  # e.g. the call's time ran out: the replies drawn are still good
+                logger.debug(f"policy openai: {len(replies)} of {n} samples drawn ({exc})")
+                break
             if not more:
                 break
             replies += more
