@@ -263,7 +263,7 @@ def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> lis
     if ctx.task_type == "classification" and ctx.proba:
         change({"calibration": "auto"}, "Calibrate the blend's probabilities for the probability metric: "
                "CalibratedClassifierCV over folds of the training rows (isotonic from 1,000 rows, sigmoid below), "
-               "the fold copies averaged.", 0.55 if ctx.metric == "logloss" else 0.4)
+               "the fold copies averaged.", 0.55 if ctx.metric == "logloss" and ctx.n_train >= 1000 else 0.35)
         if spec.calibration != "none":
             change({"calibration": "none"}, "Use the blend's probabilities as they are, without calibration.", 0.2)
     if stoppable and spec.early_stopping and not calibrating:
