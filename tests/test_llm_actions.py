@@ -26,8 +26,8 @@ def all_steps(step_splits):
 
 
 def state_with_history(step_splits):
-    """A recorded state whose block already had plans tried on it (its prompts list them)."""
-    return max(all_steps(step_splits), key=lambda s: len(s.history))
+    """A recorded state of a model block that already had plans tried on it (its prompts list them)."""
+    return max((s for s in all_steps(step_splits) if s.block_kind == "model"), key=lambda s: len(s.history))
 
 
 def blocks_by_key(code: str) -> dict[str, str]:
