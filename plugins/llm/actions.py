@@ -22,7 +22,7 @@ from plugins.llm.replies import ReplyError
 
 FORMATS = ("structured", "free")
 MENU_SIZE = 6
-OPS = ("set_preprocess", "set_params", "set_target", "swap_model", "add_member", "drop_member", "set_train")
+OPS = ops.OP_NAMES  # every op the catalogue can apply, tune included
 
 SYSTEM = {
     "structured": "You improve one block of a machine-learning script. Reply with one JSON object only.",
