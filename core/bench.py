@@ -458,6 +458,10 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
     result = json.loads(result_file.read_text()) if result_file.is_file() else {}
     agent["run_id"] = result.get("run_id")
     agent["validation_score"] = result.get("scores", {}).get("final")
+    selection = result.get("selection") or {}
+    # the chosen solution's score on the search's validation rows and on the held-out selection rows: with the
+    # test score, how much each flattered it
+    agent["search_score"], agent["selection_score"] = selection.get("search_score"), selection.get("holdout")
     agent["overhead"] = framework_overhead(task.output / "runs.sqlite", result["run_id"]) if result else None
     if agent["error"] is None:
         agent["score"], agent["error"] = _graded(Path(agent["submission"]), answers, ctx, metric)
@@ -582,6 +586,17 @@ def markdown(report: dict) -> str:
         lines.append(f"| {r['task']} | {_num(o.get('run_seconds'), 4)} | {_num(o.get('script_seconds'), 4)} | "
                      f"{_num(o.get('script_busy_seconds'), 4)} | "
                      f"{'—' if o.get('overhead') is None else format(o['overhead'], '.1%')} |")
+    lines += ["", "## Validation against test (the agent's chosen solution)", "",
+              "The search's score is on the validation rows the plans were chosen on; the selection rows are "
+              "validation rows no attempt was chosen on; test is the graded submission (rerun on all rows).", "",
+              "| task | search rows | selection rows | test | search − test |", "|---|---|---|---|---|"]
+    for r in rows:
+        a = r["agent"]
+        gap = None
+        if a.get("search_score") is not None and a.get("score") is not None:
+            gap = a["search_score"] - a["score"]
+        lines.append(f"| {r['task']} | {_num(a.get('search_score'))} | {_num(a.get('selection_score'))} | "
+                     f"{_num(a.get('score'))} | {_num(gap, 4)} |")
     lines += ["", "## Did the agent beat the baselines?", "",
               "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for r in rows:

@@ -23,8 +23,9 @@ SYNTHETIC_ID = "row_id"
 class PreparedData:
     search_dir: Path  # train.csv capped at budget.search_rows
     full_dir: Path  # every training row
-    truth: Path  # validation ids and targets, outside both input folders
+    truth: Path  # the search's validation ids and targets, outside both input folders
     context: TaskContext
+    selection_truth: Path | None = None  # the other validation rows: only the final choice is scored on them
 
 
 def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
@@ -36,7 +37,7 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         saved = json.loads(manifest.read_text())
         if saved.get("stamp") == stamp:
             return PreparedData(root / "search", root / "full", root / "valid_truth.csv",
-                                TaskContext.model_validate(saved["context"]))
+                                TaskContext.model_validate(saved["context"]), _selection_file(root))
     if root.exists():
         shutil.rmtree(root)
     tmp = task.output / "data.tmp"
@@ -71,7 +72,10 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         sample.to_csv(d / "sample_submission.csv", index=False)
         for path in task.extra_files:
             shutil.copyfile(path, d / path.name)
-    valid[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
+    scored, chosen = _selection_split(valid, task, stratify is not None)
+    scored[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
+    if chosen is not None:
+        chosen[[id_col, task.target]].to_csv(tmp / "selection_truth.csv", index=False)
 
     classes = _sorted_labels(train[task.target]) if task.task_type == "classification" else []
     ctx = TaskContext(
@@ -82,7 +86,27 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         files=sorted(p.name for p in (tmp / "full").iterdir()), seed=task.seed)
     (tmp / "manifest.json").write_text(json.dumps({"stamp": stamp, "context": ctx.model_dump()}, indent=1))
     tmp.rename(root)  # the folder appears whole or not at all
-    return PreparedData(root / "search", root / "full", root / "valid_truth.csv", ctx)
+    return PreparedData(root / "search", root / "full", root / "valid_truth.csv", ctx, _selection_file(root))
+
+
+MIN_SELECTION_ROWS = 20  # fewer validation rows cannot be split into two halves that each say anything
+
+
+def _selection_split(valid: pd.DataFrame, task: Task, classification: bool):
+    """(the rows the search scores on, the rows that choose the final solution or None): every script predicts
+    all validation rows; many attempts scored on one set of rows flatter the best of them, so the final choice is
+    made on rows no attempt was chosen on."""
+    share = task.validation.selection
+    if share <= 0 or len(valid) < 2 * MIN_SELECTION_ROWS:
+        return valid, None
+    stratify = _stratify(valid[task.target]) if classification else None
+    scored, chosen = train_test_split(valid, test_size=share, random_state=task.seed + 1, stratify=stratify)
+    return scored, chosen
+
+
+def _selection_file(root: Path) -> Path | None:
+    path = root / "selection_truth.csv"
+    return path if path.is_file() else None
 
 
 def _stamp(task: Task) -> str:
@@ -90,7 +114,8 @@ def _stamp(task: Task) -> str:
     for p in [task.train, task.test, *( [task.sample_submission] if task.sample_submission else []), *task.extra_files]:
         st = p.stat()
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(json.dumps([task.target, task.id_column, task.seed, task.validation.fraction, task.budget.search_rows,
+    h.update(json.dumps([task.target, task.id_column, task.seed, task.validation.fraction, task.validation.selection,
+                         task.budget.search_rows,
                          list(task.prediction_columns)]).encode())
     return h.hexdigest()
 

@@ -55,6 +55,8 @@ class PluginChoice(_Strict):
 
 class ValidationSplit(_Strict):
     fraction: float = Field(0.2, gt=0, lt=1, description="share of training rows held out for validation")
+    selection: float = Field(0.5, ge=0, lt=1, description="share of the validation rows the search never scores on: "
+                                                          "they choose the final solution (0: the search's rows do)")
 
 
 class Strategy(_Strict):

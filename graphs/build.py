@@ -120,9 +120,6 @@ def default_edges(rc) -> dict[str, Edge]:
             return "refine"
         return "schedule" if anytime(state) else "ensemble"
 
-    def after_ensemble(state: dict) -> str:
-        return "schedule" if rc.task.strategy.anytime else "check"
-
     def after_refine(state: dict) -> str:
         if anytime(state):
             return "schedule"
@@ -147,7 +144,7 @@ def default_edges(rc) -> dict[str, Edge]:
         "ablate": Edge("fixed", ("target",)),
         "target": Edge("route", ("refine", "ensemble", "schedule"), after_target),
         "refine": Edge("route", ("ablate", "ensemble", "schedule"), after_refine),
-        "ensemble": Edge("route", ("schedule", "check"), after_ensemble),
+        "ensemble": Edge("fixed", ("schedule",)),
         "schedule": Edge("route", ("ablate", "draft", "ensemble", "check"), after_schedule),
         "check": Edge("fixed", ("submit",)),
         "submit": Edge("fixed", (END,)),

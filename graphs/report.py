@@ -47,6 +47,7 @@ def result_document(rc, state: dict) -> dict:
         # after the first pass: every work item the scheduler ran, and why the search ended
         "search": {"stopped": state.get("stopped"), "work": [e for e in state.get("worklog", [])
                                                               if not e.get("first_pass")]},
+        "selection": state.get("selection"),
         "checks": state.get("checks", {}),
         "final": state.get("final", {}),
         "notes": state.get("notes", []),
@@ -92,14 +93,22 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
                   for e in result["ensembles"]]
     search = result.get("search") or {}
     if search.get("stopped"):
-        why = {"budget": "the search time was spent",
-               "exhausted": "nothing was left to try"}.get(search["stopped"]["reason"], search["stopped"]["reason"])
+        why = {"budget": "the search time was spent", "exhausted": "nothing was left to try",
+               "first_pass": "strategy.anytime is off (MLE-STAR's first pass only)"}.get(search["stopped"]["reason"], search["stopped"]["reason"])
         lines += ["", "## Anytime search", "", f"After the first pass the scheduler ran {len(search['work'])} work "
                   f"items; the search ended because {why} (at {search['stopped']['elapsed']} s).", ""]
         if search["work"]:
             lines += ["| item | expected gain | gain | seconds | score |", "|---|---|---|---|---|"]
             lines += [f"| {_item(e['item'])} | {_fmt((e.get('estimate') or {}).get('gain'))} | {_fmt(e['gain'])} | "
                       f"{e['seconds']} | {_fmt(e.get('score'))} |" for e in search["work"]]
+    selection = result.get("selection") or {}
+    if selection.get("candidates"):
+        lines += ["", "## Final choice", "", f"Chosen by the {selection['method']}: **{selection['chosen']}**"
+                  + (f" ({selection['why']})." if selection.get("why") else
+                     f"; the search's score {_fmt(selection['search_score'])}, on the selection rows "
+                     f"{_fmt(selection['holdout'])} (optimism {_fmt(selection['optimism'])})."), "",
+                  "| finalist | search score | selection rows |", "|---|---|---|"]
+        lines += [f"| {c['label']} | {_fmt(c['score'])} | {_fmt(c['holdout'])} |" for c in selection["candidates"]]
     checks = result["checks"]
     lines += ["", "## Checks", "", f"- leakage findings: {len(checks.get('leakage', []))}"]
     lines += [f"  - {f}" for f in checks.get("leakage", [])]

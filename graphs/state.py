@@ -21,7 +21,8 @@ class Attempt(TypedDict, total=False):
     plan: str
     parent: int | None
     status: str  # core.executor.Status value
-    score: float | None  # the framework's score of val_predictions.csv; None unless status == "ok"
+    score: float | None  # the framework's score of val_predictions.csv (the search's rows); None unless "ok"
+    holdout: float | None  # its score on the selection rows, which only the final choice reads
     reported: float | None  # what the script printed, as a cross-check
     message: str
     workdir: str
@@ -52,6 +53,8 @@ class RunState(TypedDict, total=False):
     stale: Annotated[list[str], operator.add]  # "track|block|head id": refined from that head without a gain
     work: dict | None  # the work item running now (core.policy.WorkItem dump, plus when it started)
     worklog: Annotated[list[dict], operator.add]  # finished work items: item, gain, seconds, estimate
+    finalists: Annotated[list[Attempt], operator.add]  # every ensemble item's best attempt: a candidate at the end
+    selection: dict  # the final choice: candidates with search and holdout scores, the one chosen
     stopped: dict  # why the search ended: {"reason": "budget" | "exhausted", "elapsed": s, "search_left": s}
     checks: dict
     final: dict

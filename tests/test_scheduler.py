@@ -87,5 +87,8 @@ def test_after_the_first_pass_the_run_keeps_working_until_its_budget_is_spent(tm
     report = (tmp_path / "out" / "report.md").read_text()
     assert "## Anytime search" in report and "the search ended because" in report
     assert result["final"]["status"] == "ok"
+    selection = result["selection"]  # the final choice was made on rows the search never scored on
+    assert selection["method"] == "selection rows" and selection["chosen"] == result["final"]["label"]
+    assert "## Final choice" in report
     print(f"\nwall {result['wall_seconds']} s of {result['budget_seconds']} s; work: {kinds}; "
           f"stopped: {search['stopped']}")

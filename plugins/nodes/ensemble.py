@@ -37,6 +37,7 @@ def make_ensemble(rc):
                  for n, m in zip(candidate_names(members), members)]
         history: list[PlanRecord] = []
         records, attempts = [], []
+        done = len(state.get("ensembles", []))  # rounds of earlier ensemble items: numbering goes on
         for r in range(rounds):
             if rc.search_time_left() <= 0:
                 break
@@ -47,16 +48,17 @@ def make_ensemble(rc):
                 code = rc.fallback.implement_ensemble(rc.ctx, cands, plan) if plan else None
             if not code:
                 break
-            [a] = evaluate(rc, [Job(code, "ensemble", f"ensemble r{r + 1}", plan)], input_dir=input_dir)
+            [a] = evaluate(rc, [Job(code, "ensemble", f"ensemble r{done + r + 1}", plan)], input_dir=input_dir)
             a["members"] = members
             attempts.append(a)
             history.append(PlanRecord(plan=plan, score=a.get("score"), status=a["status"], seconds=a.get("seconds", 0)))
-            records.append({"round": r + 1, "plan": plan, "score": a.get("score"), "status": a["status"],
+            records.append({"round": done + r + 1, "plan": plan, "score": a.get("score"), "status": a["status"],
                             "attempt": a.get("id")})
         winner = best_of(rc, attempts)
         best = state["best"]
         update = {"ensembles": records, "ensembled": ensemble_members(state)}
         if winner is not None:
+            update["finalists"] = [winner]
             update["stages"] = [{"stage": "ensemble", "score": winner["score"], "attempt": winner.get("id"),
                                  "label": winner["label"]}]
             if better(rc, winner, best):

@@ -8,6 +8,7 @@ from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
 from core.policy import Estimate
 from graphs.evaluate import ask
+from graphs.selection import choose_final
 from graphs.worklist import candidates, choose, final_estimate, finished, first_pass_log, more_cards, outcomes
 
 
@@ -29,17 +30,15 @@ def make_schedule(rc):
                "worklog": [*state.get("worklog", []), *update["worklog"]]}
         rc.final_seconds = final_estimate(rc, now)  # the reserve follows the solution that would be submitted
         left = rc.search_time_left()
+        if not rc.task.strategy.anytime:
+            return {**update, **_stop(rc, now, "first_pass", left, [])}
         items = candidates(rc, now) if left > 1 else []
         estimates = [ask(rc, "estimate", item, outcomes(now)) or Estimate(gain=0, seconds=0) for item in items]
         picked = choose(items, estimates, left)
         if picked is None:
             fits = [e for e in estimates if e.seconds <= left]
             reason = "budget" if left <= 1 or (items and not fits) else "exhausted"
-            stopped = {"reason": reason, "elapsed": round(rc.clock.elapsed(), 1), "search_left": round(left, 1),
-                       "items_left": [_name(i.model_dump()) for i in items]}
-            logger.info(f"schedule: search ends ({'nothing left to try' if reason == 'exhausted' else 'budget spent'}"
-                        f", {left:.0f}s of search time left)")
-            return {**update, "work": None, "stopped": stopped}
+            return {**update, **_stop(rc, now, reason, left, items)}
         item, est = picked
         best = state.get("best") or {}
         head = (now.get("tracks") or {}).get(item.track) if item.kind == "refine" else None
@@ -51,6 +50,22 @@ def make_schedule(rc):
             update.update(head=head, track=item.track)
         return {**update, "work": work}
     return schedule
+
+
+def _stop(rc, state: dict, reason: str, left: float, items: list) -> dict:
+    """The search is over: say why, and choose the solution to submit on the rows the search never scored on."""
+    said = {"budget": "budget spent", "exhausted": "nothing left to try", "first_pass": "strategy.anytime is off"}
+    logger.info(f"schedule: search ends ({said[reason]}, {left:.0f}s of search time left)")
+    chosen, record = choose_final(rc, state)
+    if record["method"] == "selection rows":
+        logger.info(f"selection: {record['chosen']} (search {record['search_score']:.5g}, selection rows "
+                    f"{record['holdout']:.5g}; the search's best was {record['search_best']})")
+    update = {"work": None, "selection": record,
+              "stopped": {"reason": reason, "elapsed": round(rc.clock.elapsed(), 1), "search_left": round(left, 1),
+                          "items_left": [_name(i.model_dump()) for i in items]}}
+    if chosen is not None:
+        update["best"] = chosen
+    return update
 
 
 def _name(item: dict) -> str:

@@ -1,0 +1,64 @@
+"""Selection that does not fool itself: the search scores attempts on one part of the validation rows; the final
+solution is chosen among a few finalists on the other part, and the search's optimism is recorded."""
+
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from graphs.runner import open_run
+from graphs.selection import FINALISTS, choose_final, finalists
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def penguins_run(tmp_path, selection=None):
+    folder = tmp_path / "penguins"
+    folder.mkdir(parents=True)
+    spec = yaml.safe_load((ROOT / "examples" / "penguins" / "task.yaml").read_text())
+    for name in ("description.md", "train.csv", "test.csv"):
+        (folder / name).write_bytes((ROOT / "examples" / "penguins" / name).read_bytes())
+    if selection is not None:
+        spec["validation"] = {"selection": selection}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    return open_run(folder / "task.yaml", tmp_path / "out")
+
+
+def test_the_selection_rows_are_validation_rows_the_search_never_scores_on(tmp_path):
+    rc = penguins_run(tmp_path)
+    valid = pd.read_csv(rc.data.search_dir / "valid.csv")  # what scripts predict: every validation row
+    searched, held = pd.read_csv(rc.data.truth), pd.read_csv(rc.data.selection_truth)
+    ids = rc.ctx.id_column
+    assert set(searched[ids]).isdisjoint(held[ids])
+    assert set(searched[ids]) | set(held[ids]) == set(valid[ids])
+    assert abs(len(held) - len(valid) / 2) <= 1
+    assert set(held[rc.ctx.target]) == set(valid[rc.ctx.target])  # stratified: every species in both halves
+
+    off = penguins_run(tmp_path / "off", selection=0)
+    assert off.data.selection_truth is None and len(pd.read_csv(off.data.truth)) == len(valid)
+
+
+def attempt(i, score, holdout, label=None):
+    return {"id": i, "code": f"# {i}", "score": score, "holdout": holdout, "label": label or f"a{i}"}
+
+
+def test_the_finalist_best_on_the_selection_rows_is_chosen_and_the_optimism_recorded(tmp_path):
+    rc = penguins_run(tmp_path)  # accuracy: higher is better
+    lucky, steady = attempt(1, 0.99, 0.90, "lucky"), attempt(2, 0.97, 0.96, "steady")
+    ensemble = attempt(3, 0.98, 0.95, "ensemble r2")
+    state = {"best": lucky, "tracks": {"main": lucky, "svm": steady}, "finalists": [ensemble]}
+    chosen, record = choose_final(rc, state)
+    assert chosen is steady and record["method"] == "selection rows"
+    assert record["search_best"] == "lucky" and record["chosen"] == "steady"
+    assert record["optimism"] == 0.97 - 0.96
+    assert [c["label"] for c in record["candidates"]] == ["lucky", "ensemble r2", "steady"]
+
+    many = {"best": lucky, "finalists": [attempt(10 + i, 0.5 + i / 100, 0.5) for i in range(10)]}
+    assert len(finalists(rc, many)) == FINALISTS  # a short list: many candidates would flatter the choice again
+
+
+def test_without_selection_rows_the_search_best_is_kept_and_the_report_says_why(tmp_path):
+    rc = penguins_run(tmp_path, selection=0)
+    lucky, steady = attempt(1, 0.99, None, "lucky"), attempt(2, 0.97, None, "steady")
+    chosen, record = choose_final(rc, {"best": lucky, "tracks": {"svm": steady}})
+    assert chosen is lucky and record["method"] == "search score" and "validation.selection" in record["why"]
