@@ -93,8 +93,9 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
                   for e in result["ensembles"]]
     search = result.get("search") or {}
     if search.get("stopped"):
+        reason = search["stopped"]["reason"]
         why = {"budget": "the search time was spent", "exhausted": "nothing was left to try",
-               "first_pass": "strategy.anytime is off (MLE-STAR's first pass only)"}.get(search["stopped"]["reason"], search["stopped"]["reason"])
+               "first_pass": "strategy.anytime is off (MLE-STAR's first pass only)"}.get(reason, reason)
         lines += ["", "## Anytime search", "", f"After the first pass the scheduler ran {len(search['work'])} work "
                   f"items; the search ended because {why} (at {search['stopped']['elapsed']} s).", ""]
         if search["work"]:

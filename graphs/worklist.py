@@ -76,6 +76,25 @@ def _ablated(state: dict, head: dict) -> bool:
     return any(r.get("head") == head.get("id") for r in state.get("ablations", []))
 
 
+def work_size(state: dict, kind: str, key: str, default: int) -> int:
+    """How many plans (or rounds) the scheduler gave the running item of ``kind``; ``default`` in the first pass."""
+    work = state.get("work") if state.get("phase") == "anytime" else None
+    if not work or work["item"]["kind"] != kind:
+        return default
+    return int(work["item"]["facts"].get(key, default))
+
+
+def smaller(item: WorkItem, workers: int) -> WorkItem | None:
+    """The same item cut down to fit the last seconds: one batch of plans, or one ensemble round (None: it is as
+    small as it gets)."""
+    f = item.facts
+    if item.kind == "refine" and f.get("plans", 1) > max(1, workers):
+        return item.model_copy(update={"facts": {**f, "plans": max(1, workers)}})
+    if item.kind == "ensemble" and f.get("rounds", 1) > 1:
+        return item.model_copy(update={"facts": {**f, "rounds": 1}})
+    return None
+
+
 def finished(rc: RunContext, state: dict) -> dict | None:
     """The worklog entry of the item that just ran: its gain (the track head's for refinement, the overall best's
     otherwise) and its seconds."""
@@ -132,7 +151,8 @@ def first_pass_log(rc: RunContext, state: dict) -> list[dict]:
         seconds = sum(by_node.get(n, [])[k] if k < len(by_node.get(n, [])) else 0.0
                       for n in ("ablate", "target", "refine"))
         gain = max(0.0, rc.metric.gain(stage["score"], stages[i - 1]["score"]) or 0.0)
-        log.append({"item": WorkItem(kind="refine", track=MAIN).model_dump(), "gain": gain,
+        item = WorkItem(kind="refine", track=MAIN, facts={"plans": rc.task.budget.plans})
+        log.append({"item": item.model_dump(), "gain": gain,
                     "seconds": round(seconds, 3), "first_pass": True})
     for a in state.get("drafts", {}).values():
         log.append({"item": WorkItem(kind="draft", card=a.get("label") or "").model_dump(), "gain": 0.0,

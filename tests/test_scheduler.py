@@ -13,7 +13,7 @@ import yaml
 
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.runner import open_run
-from graphs.worklist import blocks_left, candidates, choose, stale_key
+from graphs.worklist import blocks_left, candidates, choose, smaller, stale_key
 from plugins.heuristic.policy import HeuristicPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +92,16 @@ def test_after_the_first_pass_the_run_keeps_working_until_its_budget_is_spent(tm
     assert "## Final choice" in report
     print(f"\nwall {result['wall_seconds']} s of {result['budget_seconds']} s; work: {kinds}; "
           f"stopped: {search['stopped']}")
+
+
+def test_in_the_last_seconds_an_item_is_cut_to_one_batch_of_plans_or_one_ensemble_round(penguins):
+    refine = WorkItem(kind="refine", track="main", facts={"head_score": 0.9, "head_seconds": 2.0, "plans": 4,
+                                                           "workers": 2, "blocks_left": 3, "ablated": True})
+    cut = smaller(refine, workers=2)
+    assert cut.facts["plans"] == 2 and smaller(cut, workers=2) is None
+    assert smaller(WorkItem(kind="ensemble", facts={"rounds": 3}), 2).facts["rounds"] == 1
+    assert smaller(WorkItem(kind="draft", card="svm"), 2) is None
+    done = [WorkOutcome(item=refine, gain=0.01, seconds=20.0)]
+    policy = HeuristicPolicy()
+    full, half = policy.estimate(penguins.ctx, refine, done), policy.estimate(penguins.ctx, cut, done)
+    assert half.seconds < full.seconds and half.gain < full.gain

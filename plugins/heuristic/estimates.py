@@ -25,8 +25,14 @@ def estimate(ctx: TaskContext, item: WorkItem, done: list[WorkOutcome]) -> Estim
             prior *= SIDE_TRACK
     elif item.kind == "draft":
         prior *= DRAFT_DECAY ** max(0, item.facts.get("drafts", 0) - 1)
-    gain = (prior + sum(o.gain for o in same)) / (1 + len(same))
+    gain = (prior + sum(o.gain * _size(item) / _size(o.item) for o in same)) / (1 + len(same))
     return Estimate(gain=gain, seconds=_seconds(item, same or kind))
+
+
+def _size(item: WorkItem) -> float:
+    """How much work the item does: its plans (refine) or rounds (ensemble); gains and seconds scale with it."""
+    key = {"refine": "plans", "ensemble": "rounds"}.get(item.kind)
+    return float(max(1, item.facts.get(key, 1))) if key else 1.0
 
 
 def _seconds(item: WorkItem, seen: list[WorkOutcome]) -> float:
@@ -38,5 +44,5 @@ def _seconds(item: WorkItem, seen: list[WorkOutcome]) -> float:
         prior = f.get("draft_seconds", 10.0)
     else:
         prior = 2.0 * f.get("rounds", 1)
-    recent = [o.seconds for o in seen[-3:]]
+    recent = [o.seconds * _size(item) / _size(o.item) for o in seen[-3:]]
     return (prior + sum(recent)) / (1 + len(recent))

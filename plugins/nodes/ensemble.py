@@ -9,7 +9,7 @@ from core.nodes import NodeSpec
 from core.policy import CandidateInfo, PlanRecord
 from graphs.ensembling import candidate_names, ensemble_input
 from graphs.evaluate import Job, ask, best_of, better, evaluate
-from graphs.worklist import ensemble_members
+from graphs.worklist import ensemble_members, work_size
 
 
 def members_for(rc, state: dict) -> list[dict]:
@@ -26,7 +26,7 @@ def members_for(rc, state: dict) -> list[dict]:
 
 def make_ensemble(rc):
     def ensemble(state: dict) -> dict:
-        rounds = rc.task.budget.ensemble_rounds
+        rounds = work_size(state, "ensemble", "rounds", rc.task.budget.ensemble_rounds)
         members = members_for(rc, state)
         if rounds == 0 or len(members) < 2 or rc.search_time_left() <= 0:
             why = "no rounds" if rounds == 0 else ("fewer than 2 solutions" if len(members) < 2 else "no time left")

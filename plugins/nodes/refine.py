@@ -8,7 +8,7 @@ from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
 from core.policy import AblationView, BlockInfo, PlanRecord
 from graphs.evaluate import Job, ask, best_of, better, evaluate
-from graphs.worklist import MAIN, head_of, stale_key
+from graphs.worklist import MAIN, head_of, stale_key, work_size
 
 
 def implemented(rc, code: str, block, info: BlockInfo, plan: str, policy=None) -> str | None:
@@ -45,7 +45,7 @@ def make_refine(rc):
                     else AblationView(base_score=head.get("score"), maximize=rc.metric.maximize))
         history: list[PlanRecord] = earlier_plans(state, track, block.key)
         records, attempts = [], []
-        want = rc.task.budget.plans
+        want = work_size(state, "refine", "plans", rc.task.budget.plans)
         batch = max(1, min(rc.workers, want))  # plans proposed together run in parallel
         tried = 0
         while tried < want and rc.search_time_left() > 0:

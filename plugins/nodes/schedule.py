@@ -9,7 +9,16 @@ from core.nodes import NodeSpec
 from core.policy import Estimate
 from graphs.evaluate import ask
 from graphs.selection import choose_final
-from graphs.worklist import candidates, choose, final_estimate, finished, first_pass_log, more_cards, outcomes
+from graphs.worklist import (
+    candidates,
+    choose,
+    final_estimate,
+    finished,
+    first_pass_log,
+    more_cards,
+    outcomes,
+    smaller,
+)
 
 
 def make_schedule(rc):
@@ -33,7 +42,13 @@ def make_schedule(rc):
         if not rc.task.strategy.anytime:
             return {**update, **_stop(rc, now, "first_pass", left, [])}
         items = candidates(rc, now) if left > 1 else []
-        estimates = [ask(rc, "estimate", item, outcomes(now)) or Estimate(gain=0, seconds=0) for item in items]
+        done = outcomes(now)
+        estimates = [ask(rc, "estimate", item, done) or Estimate(gain=0, seconds=0) for item in items]
+        for item, est in list(zip(items, estimates)):  # the last seconds: a smaller version may still fit
+            small = smaller(item, rc.workers) if est.seconds > left else None
+            if small is not None:
+                items.append(small)
+                estimates.append(ask(rc, "estimate", small, done) or Estimate(gain=0, seconds=0))
         picked = choose(items, estimates, left)
         if picked is None:
             fits = [e for e in estimates if e.seconds <= left]
