@@ -229,3 +229,42 @@ def test_langgraph_json_names_a_factory_that_builds_the_graph_for_the_langgraph_
     graph = getattr(studio, factory)({})
     nodes = set(graph.get_graph().nodes)
     assert {"retrieve", "draft", "merge", "ablate", "refine", "ensemble", "submit"} <= nodes
+
+
+def test_a_run_killed_in_the_anytime_search_resumes_it_without_drafting_a_model_twice(tmp_path):
+    task = task_copy(tmp_path, "penguins", anytime=True, models=2, plans=2, outer_steps=1, ensemble_rounds=1,
+                     total_seconds=90)
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    drafted = 0
+    try:
+        while time.time() < deadline:  # kill once the scheduler has drafted a model beyond the first pass's two
+            time.sleep(0.5)
+            if (out / "runs.sqlite").is_file():
+                db = sqlite3.connect(out / "runs.sqlite")
+                try:
+                    drafted = db.execute("SELECT count(*) FROM attempts WHERE node = 'draft'").fetchone()[0]
+                except sqlite3.OperationalError:  # the store is being created
+                    drafted = 0
+                finally:
+                    db.close()
+                if drafted >= 3:
+                    time.sleep(1.0)  # let the schedule node record the item it finished
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert drafted >= 3
+
+    resumed = core_run(str(task), "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    db = sqlite3.connect(out / "runs.sqlite")
+    per_card = db.execute("SELECT plan, count(*) FROM attempts WHERE node = 'draft' GROUP BY plan").fetchall()
+    assert per_card and all(n == 1 for _, n in per_card), per_card
+    result = json.loads((out / "result.json").read_text())
+    assert result["final"]["status"] == "ok" and result["search"]["stopped"]["reason"] in ("budget", "exhausted")
+    assert any(w["item"]["kind"] == "draft" for w in result["search"]["work"])
+    assert result["wall_seconds"] <= 90 * 1.2  # the budget clock carried over the kill
