@@ -298,3 +298,15 @@ def test_the_example_plugin_is_imported_from_its_installed_package_not_from_the_
     source = Path(__file__).parent / "thirdparty_plugin" / "example" / installed.name
     assert installed.read_text() == source.read_text()
     assert metadata.version("mlestar-example-plugin") == "0.3.1"
+
+
+def test_every_built_in_plugin_module_is_declared_as_an_entry_point_in_pyproject():
+    # a module missing here works in a checkout installed before it was dropped, and fails in a fresh install
+    import tomllib
+
+    declared = set(tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+                   ["project"]["entry-points"]["mlestar"].values())
+    nodes = Path(__file__).resolve().parents[1] / "plugins" / "nodes"
+    modules = {f"plugins.nodes.{p.stem}" for p in nodes.glob("*.py")
+               if p.stem != "__init__" and "def register_nodes" in p.read_text()}
+    assert modules - declared == set()
