@@ -20,7 +20,9 @@ def make_submit(rc):
         out = rc.task.output
         if not best:
             return {"final": _baseline(rc)}
-        timeout = max(rc.task.budget.run_timeout, rc.clock.left())
+        # the budget holds: the rerun gets what is left (and a small grace), never a whole run_timeout past the
+        # end; when it is cut, the search-stage run is submitted instead
+        timeout = max(10.0, rc.clock.left() + 0.05 * rc.task.budget.total_seconds)
         final = None
         if rc.clock.left() > 5:
             final = _full_run(rc, best, timeout)
