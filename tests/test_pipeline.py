@@ -48,6 +48,33 @@ def core_run(*args: str, **kw) -> subprocess.CompletedProcess:
                           timeout=900, **kw)
 
 
+def kill_when(task: Path, out: Path, ready, settle: float = 0.0) -> list[str]:
+    """Start a run, SIGKILL it (its whole process group) once ``ready(nodes of its attempts so far)``, and return
+    those nodes; fails when the run ends first."""
+    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, nodes = time.time() + 300, []
+    try:
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if (out / "runs.sqlite").is_file():
+                db = sqlite3.connect(out / "runs.sqlite")
+                try:
+                    nodes = [n for (n,) in db.execute("SELECT node FROM attempts")]
+                except sqlite3.OperationalError:  # the store is being created
+                    nodes = []
+                finally:
+                    db.close()
+                if ready(nodes):
+                    time.sleep(settle)
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return nodes
+
+
 def test_the_full_graph_turns_a_task_into_a_validated_submission_no_worse_than_the_best_draft(tmp_path):
     task = task_copy(tmp_path, "biopsy-mlebench", models=3, plans=2, outer_steps=1, ensemble_rounds=2,
                      total_seconds=400)
@@ -83,28 +110,9 @@ def test_the_full_graph_turns_a_task_into_a_validated_submission_no_worse_than_t
 def test_a_run_killed_with_sigkill_resumes_from_its_last_completed_node_without_redoing_drafts(tmp_path):
     task = task_copy(tmp_path, "penguins", models=3, plans=2, outer_steps=2, ensemble_rounds=1, total_seconds=400)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    drafts_before = 0
-    try:
-        while time.time() < deadline:  # kill once the drafts are checkpointed and the merge has started
-            time.sleep(0.5)
-            if (out / "runs.sqlite").is_file():
-                db = sqlite3.connect(out / "runs.sqlite")
-                try:
-                    nodes = [n for (n,) in db.execute("SELECT node FROM attempts")]
-                except sqlite3.OperationalError:  # the store is being created
-                    nodes = []
-                finally:
-                    db.close()
-                if any(n.startswith(("merge", "ablate")) for n in nodes):
-                    drafts_before = sum(n.startswith("draft") for n in nodes)
-                    break
-        assert proc.poll() is None, "the run ended before it could be killed"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    # kill once the drafts are checkpointed and the merge has started
+    nodes = kill_when(task, out, lambda nodes: any(n.startswith(("merge", "ablate")) for n in nodes))
+    drafts_before = sum(n.startswith("draft") for n in nodes)
     assert drafts_before >= 3
     assert json.loads((out / "run.json").read_text())["status"] == "running"
 
@@ -235,29 +243,9 @@ def test_a_run_killed_in_the_anytime_search_resumes_it_without_drafting_a_model_
     task = task_copy(tmp_path, "penguins", anytime=True, models=2, plans=2, outer_steps=1, ensemble_rounds=1,
                      total_seconds=90)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 300
-    drafted = 0
-    try:
-        while time.time() < deadline:  # kill once the scheduler has drafted a model beyond the first pass's two
-            time.sleep(0.5)
-            if (out / "runs.sqlite").is_file():
-                db = sqlite3.connect(out / "runs.sqlite")
-                try:
-                    drafted = db.execute("SELECT count(*) FROM attempts WHERE node = 'draft'").fetchone()[0]
-                except sqlite3.OperationalError:  # the store is being created
-                    drafted = 0
-                finally:
-                    db.close()
-                if drafted >= 3:
-                    time.sleep(1.0)  # let the schedule node record the item it finished
-                    break
-        assert proc.poll() is None, "the run ended before it could be killed"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert drafted >= 3
+    # kill once the scheduler has drafted a model beyond the first pass's two (and recorded the item)
+    nodes = kill_when(task, out, lambda nodes: nodes.count("draft") >= 3, settle=1.0)
+    assert nodes.count("draft") >= 3
 
     resumed = core_run(str(task), "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
