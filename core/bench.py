@@ -196,8 +196,9 @@ def framework_overhead(store_path: Path, run_id: str) -> dict:
 
 # --- baselines --------------------------------------------------------------------------------------------------
 
-def _frames(task: Task, ctx: TaskContext) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, list[str]]:
-    """Features of train.csv and test.csv (id and target dropped), the target, and the categorical columns."""
+def _frames(task: Task, ctx: TaskContext) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Features of train.csv (id and target dropped), the target, test.csv as read, its features (own copies, for
+    a baseline to encode in place), and the categorical columns."""
     train = pd.read_csv(task.train)
     test = pd.read_csv(task.test)
     train = train[train[task.target].notna()].reset_index(drop=True)
@@ -205,7 +206,7 @@ def _frames(task: Task, ctx: TaskContext) -> tuple[pd.DataFrame, pd.Series, pd.D
     features = [c for c in train.columns if c != ctx.id_column and c in test.columns]
     categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])
                    or pd.api.types.is_bool_dtype(train[c])]
-    return train[features], y, test, categorical
+    return train[features].copy(), y, test, test[features].copy(), categorical
 
 
 def _class_codes(y: pd.Series, ctx: TaskContext) -> np.ndarray:
@@ -239,9 +240,7 @@ def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: floa
     from lightgbm import LGBMClassifier, LGBMRegressor
     from sklearn.preprocessing import OrdinalEncoder
 
-    X, y, test, categorical = _frames(task, ctx)
-    X_test = test[X.columns].copy()
-    X = X.copy()
+    X, y, test, X_test, categorical = _frames(task, ctx)
     if categorical:
         enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=np.nan)
         X[categorical] = enc.fit_transform(_as_text(X[categorical]))
@@ -265,9 +264,7 @@ def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
     except ImportError:
         raise UserError("the FLAML baseline needs flaml with xgboost: pip install -e '.[bench]'") from None
 
-    X, y, test, categorical = _frames(task, ctx)
-    X_test = test[X.columns].copy()
-    X = X.copy()
+    X, y, test, X_test, categorical = _frames(task, ctx)
     for col in categorical:  # FLAML encodes pandas categoricals itself
         kind = pd.CategoricalDtype(sorted(_as_text(X[[col]])[col].dropna().unique()))
         X[col] = _as_text(X[[col]])[col].astype(kind)
@@ -304,9 +301,7 @@ def autogluon_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: flo
     except ImportError:
         raise UserError("the AutoGluon baseline needs autogluon.tabular: pip install -e '.[autogluon]'") from None
 
-    X, y, test, categorical = _frames(task, ctx)
-    X_test = test[X.columns].copy()
-    X = X.copy()
+    X, y, test, X_test, categorical = _frames(task, ctx)
     if categorical:  # AutoGluon encodes text columns itself; text makes '1.0' and '1' one category, as elsewhere
         X[categorical] = _as_text(X[categorical])
         X_test[categorical] = _as_text(X_test[categorical])
