@@ -1,5 +1,6 @@
 """Prepares what scripts see: one fixed validation split written into input folders, a capped subsample for the
-search and the full training rows for the final run, and the validation truth kept where no script can read it."""
+search and every labelled row (validation rows included) for the final run, and the validation truth kept where no
+script can read it."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ SYNTHETIC_ID = "row_id"
 @dataclass(frozen=True)
 class PreparedData:
     search_dir: Path  # train.csv capped at budget.search_rows
-    full_dir: Path  # every training row
+    full_dir: Path  # every labelled row (the validation rows too) in train.csv: the final run's data
     truth: Path  # the search's validation ids and targets, outside both input folders
     context: TaskContext
     selection_truth: Path | None = None  # the other validation rows: only the final choice is scored on them
@@ -63,7 +64,11 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
                                      stratify=_stratify(fit_part[task.target]) if stratify is not None else None)
     pred_cols = list(task.prediction_columns)
     sample = _sample(task, test, id_col, pred_cols)
-    for name, part in (("search", search), ("full", fit_part)):
+    # the final run learns from every labelled row: the validation rows have done their work (choosing) by then,
+    # and on small data a fifth more rows is worth more than any refinement; they come last, so dropping them
+    # gives back the search's rows in the search's order (see graphs.ensembling.STANDALONE)
+    everything = pd.concat([fit_part, valid], ignore_index=True)
+    for name, part in (("search", search), ("full", everything)):
         d = tmp / name
         d.mkdir()
         part.to_csv(d / "train.csv", index=False)
@@ -114,7 +119,7 @@ def _stamp(task: Task) -> str:
     for p in [task.train, task.test, *( [task.sample_submission] if task.sample_submission else []), *task.extra_files]:
         st = p.stat()
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(json.dumps([task.target, task.id_column, task.seed, task.validation.fraction, task.validation.selection,
+    h.update(json.dumps(["final run on every labelled row", task.target, task.id_column, task.seed, task.validation.fraction, task.validation.selection,
                          task.budget.search_rows,
                          list(task.prediction_columns)]).encode())
     return h.hexdigest()

@@ -7,24 +7,26 @@ import json
 import shutil
 from pathlib import Path
 
-PREDICTION_FILES = ("val_predictions.csv", "submission.csv")
-
-
 def candidate_names(members: list[dict]) -> list[str]:
     return [f"c{i}" for i in range(len(members))]
 
 
-def ensemble_input(base: Path, members: list[dict], dest: Path) -> Path:
-    """An input folder with the task's files plus each member's predictions under candidates/<name>/."""
+def ensemble_input(base: Path, members: list[dict], dest: Path, refits: list[dict] | None = None) -> Path:
+    """An input folder with the task's files plus each member's predictions under candidates/<name>/.
+
+    With ``refits`` (the members rerun on every labelled row), a candidate's test predictions come from its refit
+    and its validation predictions from the member's own run, whose model never saw those rows: an ensemble that
+    learns from validation predictions (stacking) must not learn from a model's predictions on its training rows."""
     tmp = dest.with_name(dest.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     shutil.copytree(base, tmp)
-    for name, m in zip(candidate_names(members), members):
+    for i, (name, m) in enumerate(zip(candidate_names(members), members)):
         d = tmp / "candidates" / name
         d.mkdir(parents=True)
-        for f in PREDICTION_FILES:
-            shutil.copyfile(Path(m["workdir"]) / f, d / f)
+        test_source = refits[i] if refits is not None else m
+        shutil.copyfile(Path(m["workdir"]) / "val_predictions.csv", d / "val_predictions.csv")
+        shutil.copyfile(Path(test_source["workdir"]) / "submission.csv", d / "submission.csv")
     if dest.exists():
         shutil.rmtree(dest)
     tmp.rename(dest)
@@ -33,8 +35,11 @@ def ensemble_input(base: Path, members: list[dict], dest: Path) -> Path:
 
 STANDALONE = '''"""Final solution (an ensemble), written by mlestar: run it in a folder whose ./input/ holds the task's files.
 
-It runs each member solution in its own folder, then combines their predictions with the ensemble script.
+It runs each member solution twice: without the validation rows, for its validation predictions (an ensemble may
+learn from them, so no member may have seen those rows), and on every row of ./input/train.csv, for its test
+predictions. Then the ensemble script combines them.
 """
+import csv
 import os
 import shutil
 import subprocess
@@ -42,7 +47,38 @@ import sys
 
 MEMBERS = {members}
 ENSEMBLE = {ensemble}
-FILES = {files}
+ID = {id_column!r}
+
+
+def run_member(code, folder, input_dir):
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    os.symlink(input_dir, os.path.join(folder, "input"))
+    with open(os.path.join(folder, "solution.py"), "w") as fh:
+        fh.write(code)
+    subprocess.run([sys.executable, "solution.py"], cwd=folder, check=True)
+
+
+def without_validation_rows(here):
+    """./input/ with the rows of valid.csv left out of train.csv (compared by id, as written)."""
+    folder = os.path.join(here, "input_without_validation")
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    for name in os.listdir(os.path.join(here, "input")):
+        if name != "train.csv":
+            os.symlink(os.path.join(here, "input", name), os.path.join(folder, name))
+    with open(os.path.join(here, "input", "valid.csv"), newline="") as fh:
+        rows = csv.DictReader(fh)
+        held = {{row[ID] for row in rows}}
+    with open(os.path.join(here, "input", "train.csv"), newline="") as fh, \
+            open(os.path.join(folder, "train.csv"), "w", newline="") as out:
+        reader = csv.reader(fh)
+        header = next(reader)
+        at = header.index(ID)
+        writer = csv.writer(out)
+        writer.writerow(header)
+        writer.writerows(row for row in reader if row[at] not in held)
+    return folder
 
 
 def main():
@@ -52,22 +88,20 @@ def main():
     os.makedirs(os.path.join(combine, "input", "candidates"))
     for name in os.listdir(os.path.join(here, "input")):
         os.symlink(os.path.join(here, "input", name), os.path.join(combine, "input", name))
+    held_out = without_validation_rows(here)
     for name, code in MEMBERS.items():
-        folder = os.path.join(here, "members", name)
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
-        os.symlink(os.path.join(here, "input"), os.path.join(folder, "input"))
-        with open(os.path.join(folder, "solution.py"), "w") as fh:
-            fh.write(code)
-        subprocess.run([sys.executable, "solution.py"], cwd=folder, check=True)
+        validated = os.path.join(here, "members", name + "_without_validation")
+        run_member(code, validated, held_out)
+        refit = os.path.join(here, "members", name)
+        run_member(code, refit, os.path.join(here, "input"))
         dest = os.path.join(combine, "input", "candidates", name)
         os.makedirs(dest)
-        for f in FILES:
-            shutil.copyfile(os.path.join(folder, f), os.path.join(dest, f))
+        shutil.copyfile(os.path.join(validated, "val_predictions.csv"), os.path.join(dest, "val_predictions.csv"))
+        shutil.copyfile(os.path.join(refit, "submission.csv"), os.path.join(dest, "submission.csv"))
     with open(os.path.join(combine, "ensemble.py"), "w") as fh:
         fh.write(ENSEMBLE)
     subprocess.run([sys.executable, "ensemble.py"], cwd=combine, check=True)
-    for f in FILES:
+    for f in ("val_predictions.csv", "submission.csv"):
         shutil.copyfile(os.path.join(combine, f), os.path.join(here, f))
 
 
@@ -76,8 +110,8 @@ if __name__ == "__main__":
 '''
 
 
-def standalone_ensemble(members: list[dict], ensemble_code: str) -> str:
+def standalone_ensemble(members: list[dict], ensemble_code: str, id_column: str) -> str:
     """One script that reproduces an ensemble's submission from ./input/ alone."""
     codes = {name: m["code"] for name, m in zip(candidate_names(members), members)}
     return STANDALONE.format(members=json.dumps(codes, indent=1), ensemble=json.dumps(ensemble_code),
-                             files=repr(PREDICTION_FILES))
+                             id_column=id_column)

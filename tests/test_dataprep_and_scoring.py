@@ -44,9 +44,11 @@ def test_the_split_is_fixed_stratified_and_the_truth_is_kept_outside_the_input_f
     search_train = pd.read_csv(data.search_dir / "train.csv")
     full_train = pd.read_csv(data.full_dir / "train.csv")
     valid = pd.read_csv(data.full_dir / "valid.csv")
-    assert len(search_train) == 60 and len(full_train) == 160 and len(valid) == 40  # 200 rows, 20% held out
+    assert len(search_train) == 60 and len(valid) == 40  # 200 rows, 20% held out
     assert set(search_train["id"]) < set(full_train["id"])  # the search sees a capped subsample
-    assert set(valid["id"]).isdisjoint(full_train["id"])
+    assert set(valid["id"]).isdisjoint(search_train["id"])
+    # the final run learns from every labelled row, the validation rows last
+    assert len(full_train) == 200 and list(full_train["id"].tail(40)) == list(valid["id"])
     pd.testing.assert_frame_equal(valid, pd.read_csv(data.search_dir / "valid.csv"))  # same rows at both fidelities
     assert valid["label"].value_counts(normalize=True)["b"] == pytest.approx(0.5, abs=0.1)
     assert data.truth.parent not in (data.search_dir, data.full_dir)

@@ -1,5 +1,5 @@
-"""The submit node: rerun the chosen solution on every training row, validate its submission against the
-sample, and write submission.csv and a standalone final_solution.py."""
+"""The submit node: rerun the chosen solution on every labelled row (the validation rows too), validate its
+submission against the sample, and write submission.csv and a standalone final_solution.py."""
 
 from pathlib import Path
 
@@ -37,13 +37,17 @@ def make_submit(rc):
         if problems:
             return {"final": {"status": "invalid_submission", "message": "; ".join(problems)}}
         copy_atomic(sub, out / "submission.csv")
-        script = standalone_ensemble(best["members"], best["code"]) if best.get("members") else chosen["code"]
+        script = (standalone_ensemble(best["members"], best["code"], rc.ctx.id_column) if best.get("members")
+                  else chosen["code"])
         write_atomic(out / "final_solution.py", script)
-        logger.info(f"submit: {out / 'submission.csv'} ({fidelity} data, validation {chosen['score']:.5g})")
-        return {"final": {"status": "ok", "score": chosen["score"], "search_score": best["score"],
+        # the refit has seen the validation rows, so its own score on them says nothing: the score that stands for
+        # the submission is the chosen solution's validation score
+        score = best["score"]
+        logger.info(f"submit: {out / 'submission.csv'} ({fidelity} data, validation {score:.5g})")
+        return {"final": {"status": "ok", "score": score, "search_score": best["score"],
                           "fidelity": fidelity, "attempt": chosen.get("id"), "label": best.get("label"),
                           "submission": str(out / "submission.csv"), "solution": str(out / "final_solution.py")},
-                "stages": [{"stage": "final", "score": chosen["score"], "attempt": chosen.get("id"),
+                "stages": [{"stage": "final", "score": score, "attempt": chosen.get("id"),
                             "label": best.get("label"), "fidelity": fidelity}]}
     return submit
 
@@ -63,14 +67,14 @@ def _baseline(rc) -> dict:
 def _full_run(rc, best: dict, timeout: float) -> dict | None:
     members = best.get("members")
     if not members:
-        [a] = evaluate(rc, [Job(best["code"], "submit", "final (all rows)", "rerun on every training row",
+        [a] = evaluate(rc, [Job(best["code"], "submit", "final (all rows)", "rerun on every labelled row",
                                 best.get("id"))], fidelity="full", timeout=timeout)
         return a
-    reruns = evaluate(rc, [Job(m["code"], "submit", f"final member {m.get('label')}", "rerun on every training row",
+    reruns = evaluate(rc, [Job(m["code"], "submit", f"final member {m.get('label')}", "rerun on every labelled row",
                                m.get("id")) for m in members], fidelity="full", timeout=timeout)
     if any(r.get("score") is None for r in reruns):
         return None
-    input_dir = ensemble_input(rc.data.full_dir, reruns, rc.task.output / "data" / "ensemble_full")
+    input_dir = ensemble_input(rc.data.full_dir, members, rc.task.output / "data" / "ensemble_full", refits=reruns)
     [a] = evaluate(rc, [Job(best["code"], "submit", "final ensemble (all rows)", best.get("plan", ""),
                             best.get("id"))], fidelity="full", timeout=timeout, input_dir=input_dir)
     return a
