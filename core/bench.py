@@ -582,8 +582,9 @@ def markdown(report: dict) -> str:
                      f"{_num(o.get('script_busy_seconds'), 4)} | "
                      f"{'—' if o.get('overhead') is None else format(o['overhead'], '.1%')} |")
     lines += ["", "## Validation against test (the agent's chosen solution)", "",
-              "The search's score is on the validation rows the plans were chosen on; the selection rows are "
-              "validation rows no attempt was chosen on; test is the graded submission (rerun on all rows).", "",
+              "The search's score is on the rows the plans were chosen on (on small data every search row, "
+              "cross-validated; else part of the validation rows); the selection rows are validation rows no "
+              "attempt was chosen on; test is the graded submission (rerun on all rows).", "",
               "| task | search rows | selection rows | test | search − test |", "|---|---|---|---|---|"]
     for r in rows:
         a = r["agent"]

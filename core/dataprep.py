@@ -1,6 +1,6 @@
 """Prepares what scripts see: one fixed validation split written into input folders, a capped subsample for the
-search and every labelled row (validation rows included) for the final run, and the validation truth kept where no
-script can read it."""
+search (on small data in K folds: see ``core.folds``) and every labelled row (validation rows included) for the
+final run, and the validation truth kept where no script can read it."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from core.folds import FOLDS_DIR, VALIDATION_FOLDS
 from core.policy import ColumnInfo, TaskContext
 from core.task import Task
 
@@ -22,7 +23,7 @@ SYNTHETIC_ID = "row_id"
 
 @dataclass(frozen=True)
 class PreparedData:
-    search_dir: Path  # train.csv capped at budget.search_rows
+    search_dir: Path  # train.csv capped at budget.search_rows (with folds/<k>/ when the search cross-validates)
     full_dir: Path  # every labelled row (the validation rows too) in train.csv: the final run's data
     truth: Path  # the search's validation ids and targets, outside both input folders
     context: TaskContext
@@ -68,16 +69,40 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     # and on small data a fifth more rows is worth more than any refinement; they come last, so dropping them
     # gives back the search's rows in the search's order (see graphs.ensembling.STANDALONE)
     everything = pd.concat([fit_part, valid], ignore_index=True)
-    for name, part in (("search", search), ("full", everything)):
-        d = tmp / name
-        d.mkdir()
-        part.to_csv(d / "train.csv", index=False)
-        valid.to_csv(d / "valid.csv", index=False)
-        test.to_csv(d / "test.csv", index=False)
-        sample.to_csv(d / "sample_submission.csv", index=False)
+    folds = fold_count(task.validation.folds, len(search))
+
+    def write(folder: Path, train_rows: pd.DataFrame, valid_rows: pd.DataFrame) -> None:
+        folder.mkdir(parents=True)
+        train_rows.to_csv(folder / "train.csv", index=False)
+        valid_rows.to_csv(folder / "valid.csv", index=False)
+        test.to_csv(folder / "test.csv", index=False)
+        sample.to_csv(folder / "sample_submission.csv", index=False)
         for path in task.extra_files:
-            shutil.copyfile(path, d / path.name)
-    scored, chosen = _selection_split(valid, task, stratify is not None)
+            shutil.copyfile(path, folder / path.name)
+
+    if folds == 1:
+        write(tmp / "full", everything, valid)
+        write(tmp / "search", search, valid)
+        scored, chosen = _selection_split(valid, task, stratify is not None)
+    else:
+        # K-fold over the search rows: each fold's model predicts its held-out rows (the search scores those, so
+        # every search row counts, not a few dozen) and every validation row (they choose the final solution).
+        # The top folders' valid.csv lists every row a merged prediction covers: ensembles read it; the final
+        # run's folder keeps the folds (as validation_folds/, which no executor splits a run over) so that
+        # final_solution.py can rebuild an ensemble's members' predictions from ./input/ alone.
+        covered = pd.concat([search, valid], ignore_index=True)
+        write(tmp / "full", everything, covered)
+        write(tmp / "search", search, covered)
+        splitter = (StratifiedKFold(folds, shuffle=True, random_state=task.seed)
+                    if stratify is not None and _stratify(search[task.target]) is not None
+                    and search[task.target].value_counts().min() >= folds
+                    else KFold(folds, shuffle=True, random_state=task.seed))
+        for k, (fit_rows, held) in enumerate(splitter.split(search, search[task.target])):
+            write(tmp / "search" / FOLDS_DIR / str(k), search.iloc[fit_rows],
+                  pd.concat([search.iloc[held], valid], ignore_index=True))
+        shutil.copytree(tmp / "search" / FOLDS_DIR, tmp / "full" / VALIDATION_FOLDS)
+        share = task.validation.selection
+        scored, chosen = (search, valid) if share > 0 else (pd.concat([search, valid], ignore_index=True), None)
     scored[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
     if chosen is not None:
         chosen[[id_col, task.target]].to_csv(tmp / "selection_truth.csv", index=False)
@@ -92,6 +117,16 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     (tmp / "manifest.json").write_text(json.dumps({"stamp": stamp, "context": ctx.model_dump()}, indent=1))
     tmp.rename(root)  # the folder appears whole or not at all
     return PreparedData(root / "search", root / "full", root / "valid_truth.csv", ctx, _selection_file(root))
+
+
+AUTO_FOLDS, AUTO_FOLD_ROWS = 3, 5000  # small data: the noise of a small validation set outweighs K runs' cost
+
+
+def fold_count(setting: int | str, search_rows: int) -> int:
+    """The folds the search's attempts are scored on (1: the held-out validation rows only)."""
+    if setting == "auto":
+        return AUTO_FOLDS if search_rows <= AUTO_FOLD_ROWS else 1
+    return max(1, min(int(setting), search_rows // 2))
 
 
 MIN_SELECTION_ROWS = 20  # fewer validation rows cannot be split into two halves that each say anything
@@ -119,7 +154,8 @@ def _stamp(task: Task) -> str:
     for p in [task.train, task.test, *( [task.sample_submission] if task.sample_submission else []), *task.extra_files]:
         st = p.stat()
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(json.dumps(["final run on every labelled row", task.target, task.id_column, task.seed, task.validation.fraction, task.validation.selection,
+    h.update(json.dumps(["final run on every labelled row", task.target, task.id_column, task.seed,
+                         task.validation.fraction, task.validation.selection, task.validation.folds,
                          task.budget.search_rows,
                          list(task.prediction_columns)]).encode())
     return h.hexdigest()

@@ -8,15 +8,19 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from pathlib import Path
 from typing import Iterable
 
+import pandas as pd
+
 from core.files import write_atomic
+from core.folds import fold_dirs, merge_predictions
 from core.store import RunStore
 from core.submission import submission_problems
 
@@ -68,6 +72,7 @@ class RunResult:
     cache_key: str = ""
     cached: bool = False
     attempt_id: int | None = None
+    folds: int = 1  # runs behind this result: one per fold of a cross-validated input folder (seconds are summed)
 
     @property
     def ok(self) -> bool:
@@ -118,7 +123,8 @@ LOAD_DEPENDENT = frozenset({Status.TIMEOUT, Status.OOM})
 
 class Executor:
     """Base of every executor plugin: subclasses implement ``execute`` (run one script in ``workdir``); this class
-    adds the content-hash cache, parallelism, and the run-store record of each attempt."""
+    adds the content-hash cache, parallelism, cross-validated input folders (one run per fold, predictions merged:
+    see ``core.folds``) and the run-store record of each attempt."""
 
     def __init__(self, options: ExecutorOptions, *, out_dir: Path, store: RunStore | None = None,
                  run_id: str = ""):
@@ -131,6 +137,8 @@ class Executor:
         self._locks_guard = threading.Lock()
         self._fingerprints: dict[tuple, str] = {}
         self._seen_here: set[str] = set()  # keys this executor ran itself (see LOAD_DEPENDENT)
+        # at most ``workers`` scripts at once, however requests and their folds are spread over threads
+        self._slots = threading.BoundedSemaphore(max(1, options.workers))
 
     def execute(self, request: RunRequest, workdir: Path) -> RunResult:  # pragma: no cover - interface
         raise NotImplementedError
@@ -148,7 +156,8 @@ class Executor:
             if result is not None:
                 result.cached = True
             else:
-                result = self.execute(request, workdir)
+                folds = fold_dirs(request.input_dir)
+                result = self._run_folds(request, workdir, folds) if folds else self._execute(request, workdir)
                 result.cache_key = key
                 self._check_outputs(request, result)
                 write_atomic(done, result.to_json())
@@ -168,6 +177,52 @@ class Executor:
             return [self.run(r) for r in requests]
         with ThreadPoolExecutor(max_workers=min(self.options.workers, len(requests))) as pool:
             return list(pool.map(self.run, requests))
+
+    def _execute(self, request: RunRequest, workdir: Path) -> RunResult:
+        with self._slots:
+            return self.execute(request, workdir)
+
+    def execute_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> list[RunResult]:
+        """One result per fold, fold k run in ``workdir/fold<k>`` on input ``folds[k]``. This default runs them as
+        separate scripts in parallel within the worker slots; an executor may do it more cheaply (the local one
+        runs them one after another in one process, which imports the libraries once)."""
+        jobs = [(replace(request, input_dir=fold), workdir / f"fold{k}") for k, fold in enumerate(folds)]
+        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+            return list(pool.map(lambda job: self._execute(*job), jobs))
+
+    def _run_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> RunResult:
+        """Run the script once per fold and merge the folds' outputs into ``workdir``; the first fold that fails
+        stands for the whole run."""
+        if workdir.exists():
+            shutil.rmtree(workdir)
+        workdir.mkdir(parents=True)
+        (workdir / SCRIPT_NAME).write_text(request.code)
+        results = self.execute_folds(request, workdir, folds)
+        for fold, result in zip(folds, results):
+            self._check_outputs(replace(request, input_dir=fold), result)
+        seconds = sum(r.seconds for r in results)
+        failed = next((r for r in results if not r.ok), None)
+        if failed is not None:
+            failed.message = f"fold {results.index(failed) + 1} of {len(folds)}: {failed.error_tail}"
+            failed.seconds, failed.folds = seconds, len(folds)
+            return failed
+        for name in (VAL_PREDICTIONS, SUBMISSION):
+            parts = [r.workdir / name for r in results]
+            if not all(p.is_file() for p in parts):
+                continue
+            try:
+                merged = merge_predictions([pd.read_csv(p) for p in parts])
+            except Exception as exc:  # noqa: BLE001 - whatever the script wrote
+                return RunResult(status=Status.ERROR, seconds=seconds, workdir=workdir, folds=len(folds),
+                                 message=f"the folds' {name} files cannot be merged: {type(exc).__name__}: {exc}")
+            tmp = workdir / (name + ".tmp")
+            merged.to_csv(tmp, index=False)
+            tmp.replace(workdir / name)
+        reported = [r.reported_score for r in results]
+        first = results[0]
+        return RunResult(status=Status.OK, seconds=seconds, workdir=workdir, folds=len(folds),
+                         reported_score=None if None in reported else sum(reported) / len(reported),
+                         stdout_tail=first.stdout_tail, stderr_tail=first.stderr_tail, returncode=first.returncode)
 
     def cache_key(self, request: RunRequest) -> str:
         payload = json.dumps({

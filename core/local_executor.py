@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
@@ -40,12 +41,50 @@ class LocalExecutor(Executor):
             shutil.rmtree(workdir)  # a run killed half-way left this; start it clean
         (workdir / "tmp").mkdir(parents=True)
         (workdir / SCRIPT_NAME).write_text(request.code)
-        cmd = [sys.executable, SCRIPT_NAME]
+        run = self._spawn([sys.executable, SCRIPT_NAME], workdir, [(Path(request.input_dir), workdir / "input")],
+                          request.timeout)
+        result = self._result(run, workdir, request.timeout, run.stdout_tail, run.stderr_tail, run.seconds)
+        result.reported_score = parse_score(run.stdout_text)  # the score line may sit before a long output's tail
+        return result
+
+    def execute_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> list[RunResult]:
+        """All folds in one process, one after another (``FOLD_RUNNER``): the libraries a script imports, which
+        on small data take longer than its fits, are imported once. The request's timeout bounds all of them, so
+        a run never outlasts the time the search gave it."""
+        dirs = [workdir / f"fold{k}" for k in range(len(folds))]
+        for d in dirs:
+            (d / "tmp").mkdir(parents=True)
+            (d / SCRIPT_NAME).write_text(request.code)
+        (workdir / FOLD_RUNNER_NAME).write_text(FOLD_RUNNER)
+        (workdir / "tmp").mkdir(exist_ok=True)
+        timeout = request.timeout
+        with self._slots:
+            run = self._spawn([sys.executable, FOLD_RUNNER_NAME, *map(str, dirs)], workdir,
+                              [(Path(f), d / "input") for f, d in zip(folds, dirs)], timeout)
+        outs, errs = _by_fold(run.stdout_text, len(folds)), _by_fold(run.stderr_tail, len(folds))
+        reached = max((k for k in range(len(folds)) if outs[k] is not None or errs[k] is not None), default=0)
+        results = []
+        for k, d in enumerate(dirs):
+            if k < reached or (k == reached and run.returncode == 0 and not run.timed_out):
+                results.append(RunResult(status=Status.OK, seconds=run.seconds / len(folds), workdir=d,
+                                         stdout_tail=(outs[k] or "")[-4000:], stderr_tail=(errs[k] or "")[-4000:],
+                                         returncode=0, reported_score=parse_score(outs[k] or "")))
+            elif k == reached:  # the fold that failed (or was running when the time ran out)
+                results.append(self._result(run, d, timeout, outs[k] or "", errs[k] or run.stderr_tail, run.seconds))
+            else:
+                results.append(RunResult(status=Status.ERROR, seconds=0.0, workdir=d,
+                                         message=f"not run: fold {reached + 1} failed first"))
+        return results
+
+    def _spawn(self, cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]], timeout: float) -> "_Run":
+        """Run ``cmd`` in ``workdir`` (its inputs read-only at their mount points), confined, within ``timeout``."""
         if self.isolated:
-            (workdir / "input").mkdir()
-            cmd = sandbox.isolated_command(cmd, workdir, Path(request.input_dir).resolve())
+            for _, mount in inputs:
+                mount.mkdir()
+            cmd = sandbox.isolated_command(cmd, workdir, [(src.resolve(), mount) for src, mount in inputs])
         else:
-            (workdir / "input").symlink_to(Path(request.input_dir).resolve(), target_is_directory=True)
+            for src, mount in inputs:
+                mount.symlink_to(src.resolve(), target_is_directory=True)
         env = sandbox.minimal_env(workdir, self.threads, self.options.env)
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -55,7 +94,7 @@ class LocalExecutor(Executor):
                    _CappedCopy(proc.stderr, workdir / "stderr.txt", self.options.output_bytes)]
         timed_out = False
         try:
-            proc.wait(timeout=request.timeout)
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             timed_out = True
         finally:
@@ -64,19 +103,69 @@ class LocalExecutor(Executor):
         for r in readers:
             # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
             r.join(timeout=5)
-        seconds = time.monotonic() - started
-        stdout, stderr = readers[0].tail(), readers[1].tail()
+        stdout = readers[0].tail()
+        return _Run(returncode=proc.returncode, timed_out=timed_out, seconds=time.monotonic() - started,
+                    stdout_text=readers[0].text() + "\n" + stdout, stdout_tail=stdout, stderr_tail=readers[1].tail())
+
+    def _result(self, run: "_Run", workdir: Path, timeout: float, stdout: str, stderr: str,
+                seconds: float) -> RunResult:
         result = RunResult(status=Status.OK, seconds=seconds, workdir=workdir, stdout_tail=stdout[-4000:],
-                           stderr_tail=stderr[-4000:], returncode=proc.returncode,
-                           reported_score=parse_score(readers[0].text() + "\n" + stdout))
-        if timed_out:
-            result.status, result.message = Status.TIMEOUT, f"killed after the {request.timeout:g} s timeout"
-        elif proc.returncode != 0:
-            oom = any(s in stderr for s in OOM_SIGNS) or proc.returncode == -signal.SIGKILL
+                           stderr_tail=stderr[-4000:], returncode=run.returncode, reported_score=parse_score(stdout))
+        if run.timed_out:
+            result.status, result.message = Status.TIMEOUT, f"killed after the {timeout:g} s timeout"
+        elif run.returncode != 0:
+            oom = any(s in stderr for s in OOM_SIGNS) or run.returncode == -signal.SIGKILL
             result.status = Status.OOM if oom else Status.ERROR
             if oom:
                 result.message = f"out of memory (cap {self.options.memory_mb} MB): " + _last_line(stderr)
         return result
+
+
+@dataclass
+class _Run:
+    returncode: int | None
+    timed_out: bool
+    seconds: float
+    stdout_text: str  # what was kept of stdout, with its tail
+    stdout_tail: str
+    stderr_tail: str
+
+
+FOLD_RUNNER_NAME = "run_folds.py"
+FOLD_MARK = "=== mlestar: fold {} ==="
+# Runs solution.py in each fold folder in turn, in this one process; a marker line on stdout and stderr opens each
+# fold's output. A fold that raises ends the process with its traceback, as a script of its own would.
+FOLD_RUNNER = f'''import gc
+import os
+import runpy
+import sys
+
+for k, folder in enumerate(sys.argv[1:]):
+    os.chdir(folder)
+    for stream in (sys.stdout, sys.stderr):
+        print("{FOLD_MARK}".format(k), file=stream, flush=True)
+    try:
+        runpy.run_path("solution.py", run_name="__main__")
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise
+    gc.collect()
+'''
+
+
+def _by_fold(text: str, folds: int) -> list[str | None]:
+    """Each fold's part of a fold runner's output (None: the output shows no marker for that fold)."""
+    parts: list[str | None] = [None] * folds
+    current = None
+    for line in text.splitlines(keepends=True):
+        for k in range(folds):
+            if line.strip() == FOLD_MARK.format(k):
+                current, parts[k] = k, ""
+                break
+        else:
+            if current is not None:
+                parts[current] += line
+    return parts
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

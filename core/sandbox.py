@@ -57,9 +57,11 @@ def bwrap_works() -> bool:
     return probe.returncode == 0
 
 
-def isolated_command(cmd: list[str], workdir: Path, input_dir: Path, network: bool = False) -> list[str]:
+def isolated_command(cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]],
+                     network: bool = False) -> list[str]:
     """``cmd`` wrapped in bubblewrap: system folders and the interpreter read-only, the run folder writable, the
-    task's public inputs read-only at ``workdir/input``, nothing else of the host's files, and no network."""
+    task's public inputs read-only ((folder, mount point inside ``workdir``) pairs: ``workdir/input``, or one per
+    fold), nothing else of the host's files, and no network."""
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     if not network:
@@ -78,6 +80,8 @@ def isolated_command(cmd: list[str], workdir: Path, input_dir: Path, network: bo
         if prefix not in seen and not any(prefix.startswith(s + "/") for s in SYSTEM_DIRS):
             seen.add(prefix)
             args += ["--ro-bind", prefix, prefix]
-    args += ["--bind", str(workdir), str(workdir), "--ro-bind", str(input_dir), str(workdir / "input"),
-             "--chdir", str(workdir), "--"]
+    args += ["--bind", str(workdir), str(workdir)]
+    for src, mount in inputs:
+        args += ["--ro-bind", str(src), str(mount)]
+    args += ["--chdir", str(workdir), "--"]
     return args + cmd

@@ -57,6 +57,17 @@ class ValidationSplit(_Strict):
     fraction: float = Field(0.2, gt=0, lt=1, description="share of training rows held out for validation")
     selection: float = Field(0.5, ge=0, lt=1, description="share of the validation rows the search never scores on: "
                                                           "they choose the final solution (0: the search's rows do)")
+    folds: int | Literal["auto"] = Field(
+        "auto", description="score every search attempt by K-fold cross-validation over the search's training rows "
+                            "(one run per fold; every held-out validation row then chooses the final solution); 1: "
+                            "score on the held-out validation rows; auto: 3 folds up to 5,000 search rows, else 1")
+
+    @field_validator("folds")
+    @classmethod
+    def _folds(cls, value):
+        if value != "auto" and value < 1:
+            raise ValueError("folds must be 'auto' or a whole number ≥ 1 (1: no cross-validation)")
+        return value
 
 
 class Strategy(_Strict):

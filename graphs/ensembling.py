@@ -3,9 +3,12 @@ script that reruns the members and combines them."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import shutil
 from pathlib import Path
+
+from core.folds import FOLDS_DIR, merge_predictions
 
 def candidate_names(members: list[dict]) -> list[str]:
     return [f"c{i}" for i in range(len(members))]
@@ -20,7 +23,7 @@ def ensemble_input(base: Path, members: list[dict], dest: Path, refits: list[dic
     tmp = dest.with_name(dest.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    shutil.copytree(base, tmp)
+    shutil.copytree(base, tmp, ignore=lambda folder, names: [FOLDS_DIR] if Path(folder) == Path(base) else [])
     for i, (name, m) in enumerate(zip(candidate_names(members), members)):
         d = tmp / "candidates" / name
         d.mkdir(parents=True)
@@ -35,15 +38,18 @@ def ensemble_input(base: Path, members: list[dict], dest: Path, refits: list[dic
 
 STANDALONE = '''"""Final solution (an ensemble), written by mlestar: run it in a folder whose ./input/ holds the task's files.
 
-It runs each member solution twice: without the validation rows, for its validation predictions (an ensemble may
-learn from them, so no member may have seen those rows), and on every row of ./input/train.csv, for its test
-predictions. Then the ensemble script combines them.
+It runs each member solution on every row of ./input/train.csv, for its test predictions, and for its validation
+predictions (an ensemble may learn from them, so no member may have seen those rows) once per fold of
+./input/validation_folds/ (merged: each row from the fold that held it out), or, without folds, once without the
+validation rows. Then the ensemble script combines them.
 """
 import csv
 import os
 import shutil
 import subprocess
 import sys
+
+import pandas as pd
 
 MEMBERS = {members}
 ENSEMBLE = {ensemble}
@@ -81,22 +87,40 @@ def without_validation_rows(here):
     return folder
 
 
+{merge_predictions}
+
+def validation_predictions(code, here, name):
+    """The member's val_predictions.csv from models that never saw those rows."""
+    folds = os.path.join(here, "input", "validation_folds")
+    if not os.path.isdir(folds):
+        folder = os.path.join(here, "members", name + "_without_validation")
+        run_member(code, folder, without_validation_rows(here))
+        return os.path.join(folder, "val_predictions.csv")
+    frames = []
+    for k in sorted(os.listdir(folds), key=int):
+        folder = os.path.join(here, "members", name + "_fold" + k)
+        run_member(code, folder, os.path.join(folds, k))
+        frames.append(pd.read_csv(os.path.join(folder, "val_predictions.csv")))
+    path = os.path.join(here, "members", name + "_val_predictions.csv")
+    merge_predictions(frames).to_csv(path, index=False)
+    return path
+
+
 def main():
     here = os.getcwd()
     combine = os.path.join(here, "ensemble_run")
     shutil.rmtree(combine, ignore_errors=True)
     os.makedirs(os.path.join(combine, "input", "candidates"))
     for name in os.listdir(os.path.join(here, "input")):
-        os.symlink(os.path.join(here, "input", name), os.path.join(combine, "input", name))
-    held_out = without_validation_rows(here)
+        if name != "validation_folds":
+            os.symlink(os.path.join(here, "input", name), os.path.join(combine, "input", name))
     for name, code in MEMBERS.items():
-        validated = os.path.join(here, "members", name + "_without_validation")
-        run_member(code, validated, held_out)
+        validated = validation_predictions(code, here, name)
         refit = os.path.join(here, "members", name)
         run_member(code, refit, os.path.join(here, "input"))
         dest = os.path.join(combine, "input", "candidates", name)
         os.makedirs(dest)
-        shutil.copyfile(os.path.join(validated, "val_predictions.csv"), os.path.join(dest, "val_predictions.csv"))
+        shutil.copyfile(validated, os.path.join(dest, "val_predictions.csv"))
         shutil.copyfile(os.path.join(refit, "submission.csv"), os.path.join(dest, "submission.csv"))
     with open(os.path.join(combine, "ensemble.py"), "w") as fh:
         fh.write(ENSEMBLE)
@@ -113,5 +137,7 @@ if __name__ == "__main__":
 def standalone_ensemble(members: list[dict], ensemble_code: str, id_column: str) -> str:
     """One script that reproduces an ensemble's submission from ./input/ alone."""
     codes = {name: m["code"] for name, m in zip(candidate_names(members), members)}
-    return STANDALONE.format(members=json.dumps(codes, indent=1), ensemble=json.dumps(ensemble_code),
-                             id_column=id_column)
+    # the merge is the framework's own (its source, so both merge alike), the script stays self-contained
+    merge = inspect.getsource(merge_predictions).replace("{", "{{").replace("}", "}}")
+    return STANDALONE.replace("{merge_predictions}", merge).format(
+        members=json.dumps(codes, indent=1), ensemble=json.dumps(ensemble_code), id_column=id_column)

@@ -26,7 +26,8 @@ class Attempt(TypedDict, total=False):
     reported: float | None  # what the script printed, as a cross-check
     message: str
     workdir: str
-    seconds: float
+    seconds: float  # summed over its runs (one per fold when the search cross-validates)
+    folds: int  # how many runs those were
     label: str  # a short name for reports: the model card, "merge 2", "refine t1 k3", ...
     members: list  # for an ensemble: the attempts it combines (rerun on all rows before the submission)
 

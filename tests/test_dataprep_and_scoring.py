@@ -13,7 +13,7 @@ from core.task import load_task
 
 
 def write_task(tmp_path, frame: pd.DataFrame, target: str, metric: str, *, id_col: str | None = "id",
-               search_rows: int = 30000):
+               search_rows: int = 30000, folds: int | str = "auto"):
     test = frame.drop(columns=target).iloc[:20]
     frame.iloc[20:].to_csv(tmp_path / "train.csv", index=False)
     test.to_csv(tmp_path / "test.csv", index=False)
@@ -22,7 +22,7 @@ def write_task(tmp_path, frame: pd.DataFrame, target: str, metric: str, *, id_co
         data["id"] = id_col
     (tmp_path / "task.yaml").write_text(yaml.safe_dump({
         "name": "t", "goal": "predict", "data": data, "metric": metric,
-        "budget": {"search_rows": search_rows}, "output": "out"}))
+        "budget": {"search_rows": search_rows}, "validation": {"folds": folds}, "output": "out"}))
     return tmp_path / "task.yaml"
 
 
@@ -40,7 +40,7 @@ def prepared(tmp_path, registry, frame, target, metric, **kw):
 
 
 def test_the_split_is_fixed_stratified_and_the_truth_is_kept_outside_the_input_folders(tmp_path, registry):
-    task, data = prepared(tmp_path, registry, classification_frame(), "label", "accuracy", search_rows=60)
+    task, data = prepared(tmp_path, registry, classification_frame(), "label", "accuracy", search_rows=60, folds=1)
     search_train = pd.read_csv(data.search_dir / "train.csv")
     full_train = pd.read_csv(data.full_dir / "train.csv")
     valid = pd.read_csv(data.full_dir / "valid.csv")
@@ -58,6 +58,29 @@ def test_the_split_is_fixed_stratified_and_the_truth_is_kept_outside_the_input_f
     # preparing again with unchanged data reuses the folders (a resumed run sees the same split)
     again = prepare_data(task, maximize=True, proba=False)
     assert (again.full_dir / "valid.csv").stat().st_mtime_ns == (data.full_dir / "valid.csv").stat().st_mtime_ns
+
+
+def test_on_small_data_the_search_rows_are_split_into_folds_and_every_validation_row_chooses_the_final(
+        tmp_path, registry):
+    task, data = prepared(tmp_path, registry, classification_frame(), "label", "accuracy")
+    search = pd.read_csv(data.search_dir / "train.csv")
+    held_out = pd.read_csv(data.selection_truth)  # the validation rows
+    assert len(held_out) == 40 and set(held_out["id"]).isdisjoint(search["id"])
+    folds = sorted((data.search_dir / "folds").iterdir())
+    assert [f.name for f in folds] == ["0", "1", "2"]  # auto: 3 folds for a few hundred rows
+    predicted = []
+    for fold in folds:
+        train, valid = pd.read_csv(fold / "train.csv"), pd.read_csv(fold / "valid.csv")
+        own = valid[~valid["id"].isin(held_out["id"])]
+        assert set(own["id"]).isdisjoint(train["id"]) and set(train["id"]) | set(own["id"]) == set(search["id"])
+        assert set(held_out["id"]) <= set(valid["id"])  # every fold predicts every validation row
+        predicted += list(own["id"])
+    assert sorted(predicted) == sorted(search["id"])  # each search row is held out by exactly one fold
+    assert sorted(pd.read_csv(data.truth)["id"]) == sorted(search["id"])
+    # the top folders' valid.csv lists every row a merged prediction covers; the final run keeps the folds aside
+    for top in (data.search_dir, data.full_dir):
+        assert sorted(pd.read_csv(top / "valid.csv")["id"]) == sorted([*search["id"], *held_out["id"]])
+    assert sorted(p.name for p in (data.full_dir / "validation_folds").iterdir()) == ["0", "1", "2"]
 
 
 def test_a_task_without_an_id_column_gets_row_ids_and_a_synthesised_sample(tmp_path, registry):

@@ -232,6 +232,85 @@ def test_run_many_runs_up_to_workers_scripts_at_once(workers, at_least, below, i
     assert at_least <= wall < below  # serially, four 1 s scripts take at least 4 s
 
 
+# --- cross-validated input folders ----------------------------------------------------------------------------
+
+FOLD_SCRIPT = dedent("""\
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    train = pd.read_csv("input/train.csv")
+    valid = pd.read_csv("input/valid.csv")
+    test = pd.read_csv("input/test.csv")
+    features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    model = LogisticRegression(max_iter=1000).fit(train[features], train["species"])
+    pd.DataFrame({"id": valid["id"], "species": model.predict(valid[features])}).to_csv("val_predictions.csv",
+                                                                                      index=False)
+    pd.DataFrame({"id": test["id"], "species": model.predict(test[features])}).to_csv("submission.csv", index=False)
+    print("Final Validation Performance:", model.score(valid[features], valid["species"]))
+""")
+
+
+@pytest.fixture
+def folded(make_competition) -> Path:
+    """The iris competition as a cross-validated search folder: folds/<k>/ hold out a third of the search rows
+    each, and every fold also predicts the same 20 selection rows."""
+    root = make_competition("folded", description=False, answers=False)
+    train = pd.read_csv(root / "train.csv")
+    selection, search = train.iloc[:20], train.iloc[20:]
+    for k in range(3):
+        fold = root / "folds" / str(k)
+        fold.mkdir(parents=True)
+        held = search.iloc[k::3]
+        search.drop(held.index).to_csv(fold / "train.csv", index=False)
+        pd.concat([held, selection]).to_csv(fold / "valid.csv", index=False)
+        for name in ("test.csv", "sample_submission.csv"):
+            (fold / name).write_bytes((root / name).read_bytes())
+    return root
+
+
+def test_a_folded_input_runs_once_per_fold_and_merges_each_rows_predictions(folded, executor):
+    result = executor(workers=2).run(request(FOLD_SCRIPT, folded))
+
+    assert result.status == Status.OK, result.error_tail
+    assert result.folds == 3 and sorted(p.name for p in result.workdir.glob("fold*")) == ["fold0", "fold1", "fold2"]
+    folds = [pd.read_csv(result.workdir / f"fold{k}" / "val_predictions.csv") for k in range(3)]
+    merged = pd.read_csv(result.val_predictions)
+    train = pd.read_csv(folded / "train.csv")
+    assert sorted(merged["id"]) == sorted(train["id"])  # each search row once, the selection rows once
+    search_ids = train["id"].iloc[20:]
+    for k, fold in enumerate(folds):  # a held-out search row keeps the prediction of the fold that held it out
+        own = fold[fold["id"].isin(search_ids)]
+        pd.testing.assert_frame_equal(merged.set_index("id").loc[own["id"]].reset_index(), own.reset_index(drop=True))
+    printed = [float(line.split(":")[1]) for line in (result.workdir / "stdout.txt").read_text().splitlines()
+               if line.startswith("Final")]
+    assert len(printed) == 3 and result.reported_score == pytest.approx(sum(printed) / 3)
+    assert len(pd.read_csv(result.submission)) == len(pd.read_csv(folded / "test.csv"))
+
+
+def test_the_local_executor_runs_the_folds_in_one_process_so_libraries_are_imported_once(folded, executor):
+    code = FOLD_SCRIPT.replace("import pandas as pd", "import pandas as pd\nimport sklearn\n"
+                               "sklearn.folds_seen = getattr(sklearn, 'folds_seen', 0) + 1\n"
+                               "print('folds seen', sklearn.folds_seen)")
+    result = executor(workers=2).run(request(code, folded))
+
+    assert result.status == Status.OK, result.error_tail
+    seen = [line for line in (result.workdir / "stdout.txt").read_text().splitlines() if line.startswith("folds seen")]
+    assert seen == ["folds seen 1", "folds seen 2", "folds seen 3"]
+
+
+def test_a_fold_that_fails_fails_the_whole_run_and_says_which_fold(folded, executor):
+    code = FOLD_SCRIPT.replace('train = pd.read_csv("input/train.csv")',
+                               'train = pd.read_csv("input/train.csv")\nassert len(train) % 3 != 1, "unlucky fold"')
+    sizes = [len(pd.read_csv(folded / "folds" / str(k) / "train.csv")) for k in range(3)]
+    assert any(n % 3 == 1 for n in sizes) and not all(n % 3 == 1 for n in sizes)  # setup: some folds fail
+
+    result = executor(workers=2).run(request(code, folded))
+
+    assert result.status == Status.ERROR
+    assert f"fold {next(k for k, n in enumerate(sizes) if n % 3 == 1) + 1} of 3" in result.error_tail
+    assert "unlucky fold" in result.error_tail
+
+
 # --- isolation -------------------------------------------------------------------------------------------------
 
 PROBE_FILE = """\

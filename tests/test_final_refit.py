@@ -4,16 +4,18 @@ reproduces that submission from ./input/ alone."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from core.dataprep import prepare_data
+from core.executor import ExecutorOptions, RunRequest
+from core.local_executor import LocalExecutor
 from core.policy import CandidateInfo, PlanRecord
 from core.scoring import score_predictions
 from core.task import load_task
@@ -23,36 +25,33 @@ from retrieval.catalogue import CatalogueBackend
 from space.ops import parse_plan
 
 
-def run(code: str, folder: Path, input_dir: Path) -> Path:
-    """Run ``code`` as the executor would: in its own folder, with ./input pointing at ``input_dir``."""
-    folder.mkdir(parents=True)
-    (folder / "input").symlink_to(input_dir)
-    (folder / "solution.py").write_text(code)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "solution.py"], cwd=folder, capture_output=True, text=True, timeout=300,
-                          env=env, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return folder
-
-
+@pytest.mark.parametrize("folds", [3, 1])
 def test_an_ensembles_final_solution_reproduces_its_refitted_submission_from_the_input_folder_alone(
-        tmp_path, make_competition, registry):
+        folds, tmp_path, make_competition, registry):
     competition = make_competition(dataset="diabetes")
     (tmp_path / "task.yaml").write_text(yaml.safe_dump({"data": {"dir": str(competition)}, "metric": "rmse",
+                                                        "validation": {"folds": folds},
                                                         "output": str(tmp_path / "out")}))
     task = load_task(tmp_path / "task.yaml", metrics=registry.metrics)
     data = prepare_data(task, maximize=False, proba=False)
     ctx, metric = data.context, registry.metrics["rmse"]
     everything = pd.read_csv(data.full_dir / "train.csv")
     assert len(everything) == ctx.n_train + ctx.n_valid  # the final run's train.csv holds the validation rows too
+    executor = LocalExecutor(ExecutorOptions(workers=2), out_dir=tmp_path / "runs")
+
+    def run(code: str, input_dir: Path) -> Path:
+        result = executor.run(RunRequest(code=code, input_dir=input_dir, timeout=300, id_column=ctx.id_column))
+        assert result.ok, result.error_tail
+        assert result.folds == (folds if input_dir == data.search_dir else 1)
+        return result.workdir
 
     policy = make_heuristic_policy({}, task=task)
     cards = {card.name: card for card in CatalogueBackend().search(ctx.card_query(), 50)}
     members, refits = [], []
     for name in ("linear", "random_forest"):
         code = policy.write_initial(ctx, cards[name])
-        searched = run(code, tmp_path / "search" / name, data.search_dir)
-        refit = run(code, tmp_path / "refit" / name, data.full_dir)
+        searched = run(code, data.search_dir)
+        refit = run(code, data.full_dir)
         score, problem = score_predictions(searched / "val_predictions.csv", data.truth, ctx, metric)
         assert problem == ""
         in_sample, _ = score_predictions(refit / "val_predictions.csv", data.truth, ctx, metric)
@@ -71,7 +70,7 @@ def test_an_ensembles_final_solution_reproduces_its_refitted_submission_from_the
         kept = folder / "candidates" / name
         assert (kept / "val_predictions.csv").read_bytes() == (Path(member["workdir"]) / "val_predictions.csv").read_bytes()
         assert (kept / "submission.csv").read_bytes() == (Path(refit["workdir"]) / "submission.csv").read_bytes()
-    ours = pd.read_csv(run(stacking, tmp_path / "ensemble", folder) / "submission.csv")
+    ours = pd.read_csv(run(stacking, folder) / "submission.csv")
 
     repro = tmp_path / "repro"
     shutil.copytree(data.full_dir, repro / "input")

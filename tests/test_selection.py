@@ -1,5 +1,6 @@
-"""Selection that does not fool itself: the search scores attempts on one part of the validation rows; the final
-solution is chosen among a few finalists on the other part, and the search's optimism is recorded."""
+"""Selection that does not fool itself: the search scores attempts on rows the final choice never reads (on small
+data every search row, cross-validated; else one part of the validation rows); the final solution is chosen among a
+few finalists on the held-out rows, and the search's optimism is recorded."""
 
 from pathlib import Path
 
@@ -12,20 +13,19 @@ from graphs.selection import FINALISTS, choose_final, finalists
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def penguins_run(tmp_path, selection=None):
+def penguins_run(tmp_path, selection=None, folds="auto"):
     folder = tmp_path / "penguins"
     folder.mkdir(parents=True)
     spec = yaml.safe_load((ROOT / "examples" / "penguins" / "task.yaml").read_text())
     for name in ("description.md", "train.csv", "test.csv"):
         (folder / name).write_bytes((ROOT / "examples" / "penguins" / name).read_bytes())
-    if selection is not None:
-        spec["validation"] = {"selection": selection}
+    spec["validation"] = {"folds": folds, **({"selection": selection} if selection is not None else {})}
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     return open_run(folder / "task.yaml", tmp_path / "out")
 
 
 def test_the_selection_rows_are_validation_rows_the_search_never_scores_on(tmp_path):
-    rc = penguins_run(tmp_path)
+    rc = penguins_run(tmp_path, folds=1)
     valid = pd.read_csv(rc.data.search_dir / "valid.csv")  # what scripts predict: every validation row
     searched, held = pd.read_csv(rc.data.truth), pd.read_csv(rc.data.selection_truth)
     ids = rc.ctx.id_column
@@ -34,8 +34,20 @@ def test_the_selection_rows_are_validation_rows_the_search_never_scores_on(tmp_p
     assert abs(len(held) - len(valid) / 2) <= 1
     assert set(held[rc.ctx.target]) == set(valid[rc.ctx.target])  # stratified: every species in both halves
 
-    off = penguins_run(tmp_path / "off", selection=0)
+    off = penguins_run(tmp_path / "off", selection=0, folds=1)
     assert off.data.selection_truth is None and len(pd.read_csv(off.data.truth)) == len(valid)
+
+
+def test_a_cross_validated_search_scores_every_search_row_and_leaves_every_validation_row_to_the_choice(tmp_path):
+    rc = penguins_run(tmp_path)  # 275 rows: auto cross-validates
+    train, covered = pd.read_csv(rc.data.search_dir / "train.csv"), pd.read_csv(rc.data.search_dir / "valid.csv")
+    searched, held = pd.read_csv(rc.data.truth), pd.read_csv(rc.data.selection_truth)
+    ids = rc.ctx.id_column
+    assert sorted(searched[ids]) == sorted(train[ids]) and set(held[ids]).isdisjoint(train[ids])
+    assert len(held) == rc.ctx.n_valid and set(searched[ids]) | set(held[ids]) == set(covered[ids])
+
+    off = penguins_run(tmp_path / "off", selection=0)  # no final choice: the validation rows are scored too
+    assert off.data.selection_truth is None and len(pd.read_csv(off.data.truth)) == len(covered)
 
 
 def attempt(i, score, holdout, label=None):
