@@ -257,8 +257,8 @@ def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: floa
 
 def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
                    work: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation
-    (``work`` unused: FLAML keeps its search in memory)."""
+    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation; it
+    runs in ``work`` (a temporary folder when None), where CatBoost leaves the folders of fits the budget cut."""
     try:
         from flaml import AutoML
     except ImportError:
@@ -283,8 +283,9 @@ def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
         return (-score if metric.maximize else score), {metric.name: score}
 
     automl = AutoML()
-    automl.fit(X, target, task="regression" if regression else "classification", metric=loss,
-               time_budget=budget, seed=task.seed, verbose=0)
+    with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(work or scratch):
+        automl.fit(X, target, task="regression" if regression else "classification", metric=loss,
+                   time_budget=budget, seed=task.seed, verbose=0)
     info = {"best_estimator": automl.best_estimator, "best_config": automl.best_config}
     return _submission(test, ctx, metric, lambda: automl.predict(X_test),
                        lambda: _spread(automl.predict_proba(X_test), automl.classes_, n_classes)), info
