@@ -126,6 +126,10 @@ class Executor:
     adds the content-hash cache, parallelism, cross-validated input folders (one run per fold, predictions merged:
     see ``core.folds``) and the run-store record of each attempt."""
 
+    # what confines the scripts, for the report and the fail-closed check: "none" means nothing beyond the process
+    # limits; an executor plugin names its own confinement
+    isolation: str = "unknown"
+
     def __init__(self, options: ExecutorOptions, *, out_dir: Path, store: RunStore | None = None,
                  run_id: str = ""):
         self.options = options

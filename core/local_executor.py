@@ -12,8 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from loguru import logger
-
 from core import sandbox
 from core.executor import SCRIPT_NAME, Executor, ExecutorOptions, RunRequest, RunResult, Status, parse_score
 
@@ -32,8 +30,7 @@ class LocalExecutor(Executor):
             raise ValueError("isolation 'bwrap' asked for, but bubblewrap is missing or cannot create namespaces "
                              "here; install bubblewrap or set executor.options.isolation: none")
         self.isolated = has_bwrap and mode != "none"
-        if mode == "auto" and not has_bwrap:
-            logger.warning("bubblewrap not available: scripts run unisolated (own folder, clean environment, limits)")
+        self.isolation = "bwrap" if self.isolated else "none"  # the runner says so once, or refuses foreign code
         self.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
 
     def execute(self, request: RunRequest, workdir: Path) -> RunResult:

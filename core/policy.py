@@ -145,6 +145,9 @@ class Estimate(BaseModel):
 
 class Policy(Protocol):
     name: str
+    # True only for a policy whose scripts are the framework's own templates (the heuristic): any other policy's
+    # code (an LLM's, a third party's) never runs unisolated unless the user sets executor isolation: none
+    framework_code: bool = False
 
     def summarize_search(self, ctx: TaskContext, results: list[dict], limit: int) -> list[ModelCard] | None:
         """Retrieval summariser: web results (title, href, body) → model cards with example code."""

@@ -28,6 +28,7 @@ def result_document(rc, state: dict) -> dict:
     return {
         "task": rc.task.name, "run_id": rc.run_id, "metric": rc.task.metric,
         "direction": rc.metric.direction, "policy": rc.task.policy.name,
+        "isolation": getattr(rc.executor, "isolation", "unknown"),  # what confined the scripts: bwrap, none, ...
         "scores": {
             "best_initial": by_stage.get("initial"),
             "merged": by_stage.get("merged"),
@@ -73,6 +74,7 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
     s = result["scores"]
     lines = [f"# mlestar run {result['run_id']}: {result['task']}", "",
              f"Metric **{result['metric']}** ({result['direction']}), policy `{result['policy']}`, "
+             f"scripts isolated by `{result.get('isolation', 'unknown')}`, "
              f"wall time {result['wall_seconds']} s of a {result['budget_seconds']:g} s budget.", "",
              "## Score by stage", "", "| stage | score | solution |", "|---|---|---|"]
     for st in result["stages"]:

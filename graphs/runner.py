@@ -48,11 +48,29 @@ def make_context(task: Task, registry: Registry, run_id: str, store: RunStore) -
         fallback = registry.policies[FALLBACK_POLICY]({"seed": task.seed}, task=task, store=store, registry=registry,
                                                       run_id=run_id)
     executor = build("executor", task.executor, "executor", out_dir=task.output, store=store, run_id=run_id)
+    check_isolation(task, policy, executor)
     search = build("search backend", task.retrieval, "retrieval", cache_dir=task.output / "cache" / "search")
     clock = Clock(task.budget.total_seconds, task.output / "clock.json")
     workers = getattr(getattr(executor, "options", None), "workers", 1)
     return RunContext(task=task, registry=registry, metric=metric, data=data, policy=policy, fallback=fallback,
                       executor=executor, store=store, search=search, run_id=run_id, clock=clock, workers=workers)
+
+
+def check_isolation(task: Task, policy, executor) -> None:
+    """Fail closed: code the framework did not write runs unisolated only when the user said so; the framework's
+    own scripts may, with one warning."""
+    if getattr(executor, "isolation", "unknown") != "none":
+        return
+    if task.executor.options.get("isolation") == "none":
+        logger.warning("scripts run unisolated (executor isolation: none): own folder, clean environment, limits")
+    elif getattr(policy, "framework_code", False):
+        logger.warning("bubblewrap cannot run here: the framework's own scripts run unisolated (own folder, clean "
+                       "environment, limits); install bubblewrap to confine them")
+    else:
+        raise TaskError(f"{task.source}: policy '{task.policy.name}' writes code the framework did not, and bubblewrap "
+                        f"cannot run here, so that code would run unisolated; install bubblewrap (e.g. apt install "
+                        f"bubblewrap; it runs unprivileged where user namespaces are allowed) or set "
+                        f"executor.options.isolation: none to accept that risk")
 
 
 def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: bool = False,

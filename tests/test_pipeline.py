@@ -19,6 +19,7 @@ import yaml
 from core.hookspecs import hookimpl
 from core.loading import load_with_plugins
 from core.nodes import NodeSpec
+from core.sandbox import bwrap_works
 from core.submission import submission_problems
 from graphs.build import describe_topology
 from graphs.runner import run_task
@@ -95,6 +96,7 @@ def test_the_full_graph_turns_a_task_into_a_validated_submission_no_worse_than_t
     nodes = {n for (n,) in store.execute("SELECT DISTINCT node FROM attempts")}
     assert {"draft", "merge", "ablate", "refine", "submit"} <= nodes
     assert "Score by stage" in (out / "report.md").read_text()
+    assert result["isolation"] == ("bwrap" if bwrap_works() else "none")  # what confined the scripts
 
     # final_solution.py reproduces the submission from ./input/ alone
     repro = tmp_path / "repro"

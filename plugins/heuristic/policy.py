@@ -31,6 +31,7 @@ class HeuristicPolicy:
     """Rule-based roles. Options: ``seed`` (int) overrides the task's seed in the scripts it writes."""
 
     name = "heuristic"
+    framework_code = True  # every script it writes is rendered from the space's templates
 
     def __init__(self, options: dict | None = None, *, task=None):
         options = dict(options or {})
