@@ -36,6 +36,7 @@ class Status(str, Enum):
     ERROR = "error"
     TIMEOUT = "timeout"
     OOM = "out_of_memory"
+    DISK = "out_of_disk"  # wrote more than the executor's disk_mb into its folder
     NO_SCORE = "no_score"
     INVALID_SUBMISSION = "invalid_submission"
     INVALID_PREDICTIONS = "invalid_predictions"  # set by the framework's scorer, never by an executor
@@ -102,6 +103,7 @@ class RunResult:
 class ExecutorOptions:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_mb: int | None = 8192
+    disk_mb: int | None = 2048  # most a run may write into its folder (and the largest file it may write)
     output_bytes: int = 2_000_000
     isolation: str = "auto"  # auto | bwrap | none
     cache: bool = True

@@ -86,29 +86,47 @@ class LocalExecutor(Executor):
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=sandbox.limit_resources(self.options.memory_mb))
+                                preexec_fn=sandbox.limit_resources(self.options.memory_mb, self.options.disk_mb))
         readers = [_CappedCopy(proc.stdout, workdir / "stdout.txt", self.options.output_bytes),
                    _CappedCopy(proc.stderr, workdir / "stderr.txt", self.options.output_bytes)]
-        timed_out = False
+        timed_out = over_disk = False
+        cap = self.options.disk_mb * 1024 * 1024 if self.options.disk_mb else None
         try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
+            while True:  # wait, looking at the folder's size now and then
+                left = started + timeout - time.monotonic()
+                if left <= 0:
+                    timed_out = True
+                    break
+                try:
+                    proc.wait(timeout=min(DISK_POLL, left))
+                    break
+                except subprocess.TimeoutExpired:
+                    if cap is not None and sandbox.folder_bytes(workdir) > cap:
+                        over_disk = True
+                        break
         finally:
             _kill_group(proc)  # also reaps whatever the script left running in the background
             proc.wait()
+        if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or sandbox.folder_bytes(workdir) > cap):
+            over_disk = True
+            _clear_outputs(workdir)
         for r in readers:
             # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
             r.join(timeout=5)
         stdout = readers[0].tail()
-        return _Run(returncode=proc.returncode, timed_out=timed_out, seconds=time.monotonic() - started,
+        return _Run(returncode=proc.returncode, timed_out=timed_out, over_disk=over_disk,
+                    seconds=time.monotonic() - started,
                     stdout_text=readers[0].text() + "\n" + stdout, stdout_tail=stdout, stderr_tail=readers[1].tail())
 
     def _result(self, run: "_Run", workdir: Path, timeout: float, stdout: str, stderr: str,
                 seconds: float) -> RunResult:
         result = RunResult(status=Status.OK, seconds=seconds, workdir=workdir, stdout_tail=stdout[-4000:],
                            stderr_tail=stderr[-4000:], returncode=run.returncode, reported_score=parse_score(stdout))
-        if run.timed_out:
+        if run.over_disk:
+            result.status = Status.DISK
+            result.message = (f"stopped: wrote more than the {self.options.disk_mb} MB its folder may hold "
+                              f"(executor option disk_mb); what it wrote was deleted")
+        elif run.timed_out:
             result.status, result.message = Status.TIMEOUT, f"killed after the {timeout:g} s timeout"
         elif run.returncode != 0:
             oom = any(s in stderr for s in OOM_SIGNS) or run.returncode == -signal.SIGKILL
@@ -122,6 +140,7 @@ class LocalExecutor(Executor):
 class _Run:
     returncode: int | None
     timed_out: bool
+    over_disk: bool
     seconds: float
     stdout_text: str  # what was kept of stdout, with its tail
     stdout_tail: str
@@ -163,6 +182,21 @@ def _by_fold(text: str, folds: int) -> list[str | None]:
             if current is not None:
                 parts[current] += line
     return parts
+
+
+DISK_POLL = 0.5  # seconds between looks at a running script's folder size
+KEPT = {SCRIPT_NAME, "stdout.txt", "stderr.txt"}
+
+
+def _clear_outputs(workdir: Path) -> None:
+    """Delete what a run over its disk cap wrote (its script and logs stay, to show what happened)."""
+    for entry in workdir.iterdir():
+        if entry.name in KEPT or entry.name == "input" or entry.is_symlink():
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -33,12 +33,16 @@ def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None
     return env
 
 
-def limit_resources(memory_mb: int | None):
-    """A pre-exec function that caps the child's address space (inherited by everything it starts)."""
+def limit_resources(memory_mb: int | None, disk_mb: int | None = None):
+    """A pre-exec function that caps the child's address space and the size of any file it writes (SIGXFSZ
+    beyond it), inherited by everything it starts."""
     def apply() -> None:
         if memory_mb:
             size = int(memory_mb) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        if disk_mb:
+            size = int(disk_mb) * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
 
@@ -55,6 +59,18 @@ def bwrap_works() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (links and mount points are not followed)."""
+    total = 0
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:  # removed while we looked
+                pass
+    return total
 
 
 def isolated_command(cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]],

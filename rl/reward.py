@@ -17,7 +17,7 @@ NEUTRAL = PARTIAL_CREDIT + (1 - PARTIAL_CREDIT) * 0.5
 GAIN_SLOPE = 1.0
 STAGES = ("load_data", "preprocess", "model", "train", "predict")
 
-FAILED = ("error", "no_score", "invalid_submission", "invalid_predictions")
+FAILED = ("error", "no_score", "invalid_submission", "invalid_predictions", "out_of_disk")
 NEUTRAL_STATUSES = ("timeout", "out_of_memory")
 
 

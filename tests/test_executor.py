@@ -113,6 +113,18 @@ def test_a_script_over_its_memory_cap_is_out_of_memory(inputs, executor):
     assert result.message == "out of memory (cap 256 MB): MemoryError"
 
 
+@pytest.mark.parametrize("how", ["one big file", "many small files"])
+def test_a_script_that_fills_its_folder_past_the_disk_cap_is_stopped_and_its_files_deleted(how, inputs, executor):
+    write = ('open("big.bin", "wb").write(b"x" * 80_000_000)' if how == "one big file" else
+             'import os\nos.mkdir("parts")\nfor i in range(40):\n    open(f"parts/{i}.bin", "wb").write(b"x" * 2_000_000)')
+    result = executor(disk_mb=50).run(request(write + "\nprint('Final Validation Performance: 1')\n", inputs,
+                                              check_submission=False))
+
+    assert result.status == Status.DISK and "disk_mb" in result.error_tail
+    left = sorted(p.name for p in result.workdir.iterdir() if p.name != "input")
+    assert left == ["result.json", "solution.py", "stderr.txt", "stdout.txt"]  # what it wrote is gone
+
+
 def test_a_script_that_prints_no_score_is_no_score(inputs, executor):
     code = """\
         import pandas as pd
