@@ -37,6 +37,7 @@ class Status(str, Enum):
     TIMEOUT = "timeout"
     OOM = "out_of_memory"
     DISK = "out_of_disk"  # wrote more than the executor's disk_mb into its folder
+    PROCESSES = "too_many_processes"  # asked for more processes and threads than max_processes
     NO_SCORE = "no_score"
     INVALID_SUBMISSION = "invalid_submission"
     INVALID_PREDICTIONS = "invalid_predictions"  # set by the framework's scorer, never by an executor
@@ -104,6 +105,7 @@ class ExecutorOptions:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     memory_mb: int | None = 8192
     disk_mb: int | None = 2048  # most a run may write into its folder (and the largest file it may write)
+    max_processes: int | None = 512  # processes and threads a run may have at once (see core.sandbox.ProcessCap)
     output_bytes: int = 2_000_000
     isolation: str = "auto"  # auto | bwrap | none
     cache: bool = True

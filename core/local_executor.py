@@ -15,6 +15,8 @@ from pathlib import Path
 from core import sandbox
 from core.executor import SCRIPT_NAME, Executor, ExecutorOptions, RunRequest, RunResult, Status, parse_score
 
+PROCESS_SIGNS = ("can't start new thread", "fork: Resource temporarily unavailable",
+                 "BlockingIOError: [Errno 11] Resource temporarily unavailable")
 OOM_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "Unable to allocate", "out of memory",
              "OutOfMemoryError")
 
@@ -83,10 +85,13 @@ class LocalExecutor(Executor):
             for src, mount in inputs:
                 mount.symlink_to(src.resolve(), target_is_directory=True)
         env = sandbox.minimal_env(workdir, self.threads, self.options.env)
+        cap_processes = (sandbox.ProcessCap(self.options.max_processes, f"{os.getpid()}-{workdir.name}")
+                         if self.options.max_processes else None)
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
-                                preexec_fn=sandbox.limit_resources(self.options.memory_mb, self.options.disk_mb))
+                                preexec_fn=sandbox.limit_resources(self.options.memory_mb, self.options.disk_mb,
+                                                                   cap_processes))
         readers = [_CappedCopy(proc.stdout, workdir / "stdout.txt", self.options.output_bytes),
                    _CappedCopy(proc.stderr, workdir / "stderr.txt", self.options.output_bytes)]
         timed_out = over_disk = False
@@ -110,11 +115,14 @@ class LocalExecutor(Executor):
         if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or sandbox.folder_bytes(workdir) > cap):
             over_disk = True
             _clear_outputs(workdir)
+        too_many = cap_processes is not None and cap_processes.hit()
+        if cap_processes is not None:
+            cap_processes.close()
         for r in readers:
             # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
             r.join(timeout=5)
         stdout = readers[0].tail()
-        return _Run(returncode=proc.returncode, timed_out=timed_out, over_disk=over_disk,
+        return _Run(returncode=proc.returncode, timed_out=timed_out, over_disk=over_disk, too_many=too_many,
                     seconds=time.monotonic() - started,
                     stdout_text=readers[0].text() + "\n" + stdout, stdout_tail=stdout, stderr_tail=readers[1].tail())
 
@@ -128,6 +136,10 @@ class LocalExecutor(Executor):
                               f"(executor option disk_mb); what it wrote was deleted")
         elif run.timed_out:
             result.status, result.message = Status.TIMEOUT, f"killed after the {timeout:g} s timeout"
+        elif run.returncode != 0 and (run.too_many or any(s in stderr for s in PROCESS_SIGNS)):
+            result.status = Status.PROCESSES
+            result.message = (f"refused more than {self.options.max_processes} processes and threads at once "
+                              f"(executor option max_processes): " + _last_line(stderr))
         elif run.returncode != 0:
             oom = any(s in stderr for s in OOM_SIGNS) or run.returncode == -signal.SIGKILL
             result.status = Status.OOM if oom else Status.ERROR
@@ -141,6 +153,7 @@ class _Run:
     returncode: int | None
     timed_out: bool
     over_disk: bool
+    too_many: bool  # the process cap refused a fork or thread (known where a cgroup holds the run)
     seconds: float
     stdout_text: str  # what was kept of stdout, with its tail
     stdout_tail: str

@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -33,10 +35,12 @@ def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None
     return env
 
 
-def limit_resources(memory_mb: int | None, disk_mb: int | None = None):
-    """A pre-exec function that caps the child's address space and the size of any file it writes (SIGXFSZ
-    beyond it), inherited by everything it starts."""
+def limit_resources(memory_mb: int | None, disk_mb: int | None = None, processes: "ProcessCap | None" = None):
+    """A pre-exec function that caps the child's address space, the size of any file it writes (SIGXFSZ beyond
+    it) and the processes it may start, inherited by everything it starts."""
     def apply() -> None:
+        if processes is not None:
+            processes.enter()
         if memory_mb:
             size = int(memory_mb) * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
@@ -45,6 +49,95 @@ def limit_resources(memory_mb: int | None, disk_mb: int | None = None):
             resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     return apply
+
+
+CGROUP_ROOTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/pids"))  # cgroup v2 (unified), then v1's pids tree
+
+
+class ProcessCap:
+    """At most ``limit`` processes and threads for one run: a pids cgroup of its own where this user may create one
+    (root, or a delegated cgroup v2 subtree), else RLIMIT_NPROC, which counts every process of a non-root user (so
+    the cap is what the user already runs plus ``limit``); as root without cgroups nothing caps them."""
+
+    def __init__(self, limit: int, name: str):
+        self.limit, self.group, self.mechanism = limit, None, "none"
+        for root in CGROUP_ROOTS:
+            if _pids_hierarchy(root):
+                try:
+                    group = root / "mlestar" / name
+                    group.mkdir(parents=True, exist_ok=True)
+                    (group / "pids.max").write_text(str(limit))
+                    self.group, self.mechanism = group, "cgroup"
+                    return
+                except OSError:
+                    continue
+        if os.getuid() != 0:
+            self.mechanism = "rlimit"
+
+    def enter(self) -> None:
+        """In the child, before it runs anything: join the cgroup, or set the process limit."""
+        if self.group is not None:
+            (self.group / "cgroup.procs").write_text("0")
+        elif self.mechanism == "rlimit":
+            allowed = _user_tasks() + self.limit
+            resource.setrlimit(resource.RLIMIT_NPROC, (allowed, allowed))
+
+    def hit(self) -> bool:
+        """Whether the run asked for more processes than it may have (known with a cgroup only)."""
+        if self.group is None:
+            return False
+        try:
+            events = dict(line.split() for line in (self.group / "pids.events").read_text().splitlines())
+        except (OSError, ValueError):
+            return False
+        return int(events.get("max", 0)) > 0
+
+    def close(self) -> None:
+        """Kill whatever of the run is still alive (a process that left its process group is still in the
+        cgroup) and remove the group."""
+        if self.group is None:
+            return
+        for _ in range(20):
+            try:
+                pids = [int(p) for p in (self.group / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+        try:
+            self.group.rmdir()
+        except OSError:  # still emptying; the kernel frees it with its last process
+            pass
+
+
+def _pids_hierarchy(root: Path) -> bool:
+    """Whether ``root`` is a cgroup hierarchy whose children get a pids limit (v1's pids tree, or v2 with the pids
+    controller enabled for children)."""
+    try:
+        if (root / "cgroup.controllers").is_file():  # v2
+            return "pids" in (root / "cgroup.subtree_control").read_text().split()
+        return root.name == "pids" and (root / "cgroup.procs").is_file()
+    except OSError:
+        return False
+
+
+def _user_tasks() -> int:
+    """Processes and threads of this user now (what RLIMIT_NPROC counts)."""
+    uid, total = os.getuid(), 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid == uid:
+                    total += len(os.listdir(f"/proc/{entry.name}/task"))
+            except OSError:
+                pass
+    return total
 
 
 @lru_cache(maxsize=1)

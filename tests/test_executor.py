@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import core
+from core import sandbox
 from core.executor import ExecutorOptions, RunRequest, Status
 from core.local_executor import LocalExecutor
 
@@ -123,6 +124,20 @@ def test_a_script_that_fills_its_folder_past_the_disk_cap_is_stopped_and_its_fil
     assert result.status == Status.DISK and "disk_mb" in result.error_tail
     left = sorted(p.name for p in result.workdir.iterdir() if p.name != "input")
     assert left == ["result.json", "solution.py", "stderr.txt", "stdout.txt"]  # what it wrote is gone
+
+
+def test_a_script_that_starts_more_threads_than_the_process_cap_is_stopped_with_its_own_status(inputs, executor):
+    probe = sandbox.ProcessCap(10, f"probe-{os.getpid()}")
+    probe.close()
+    if probe.mechanism == "none":
+        pytest.skip("root without a writable pids cgroup: nothing can cap processes here")
+    code = ("import threading, time\nfor _ in range(200):\n"
+            "    threading.Thread(target=time.sleep, args=(20,), daemon=True).start()\n")
+    started = time.monotonic()
+    result = executor(max_processes=60).run(request(code, inputs, timeout=30, check_submission=False))
+
+    assert result.status == Status.PROCESSES and "max_processes" in result.error_tail
+    assert time.monotonic() - started < 15  # refused at once, not left to the timeout
 
 
 def test_a_script_that_prints_no_score_is_no_score(inputs, executor):
