@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core import logs
 from core.dataprep import prepare_data
 from core.errors import UserError
 from core.files import write_atomic
@@ -615,6 +616,7 @@ def _medal(row: dict, baseline: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    logs.enable()  # an application: mlestar's packages log (see core.logs)
     parser = argparse.ArgumentParser(
         prog="python -m core.bench",
         description="Run the agent, default LightGBM, FLAML and (if installed) AutoGluon, the last two with the "

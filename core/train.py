@@ -15,6 +15,7 @@ from pathlib import Path
 
 from loguru import logger
 
+from core import logs
 from core.errors import UserError
 from core.files import folder_atomic, write_atomic
 from core.local_llm import smollm2_dir
@@ -25,6 +26,7 @@ ADAPTER_FILE = "adapter_config.json"
 
 
 def main(argv: list[str] | None = None) -> int:
+    logs.enable()  # an application: mlestar's packages log (see core.logs)
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
         prog="python -m core.train",

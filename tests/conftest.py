@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
+from core import logs
 from core.plugins import DISABLE_ENV, load_plugins
 from core.registry import build_registry
 
@@ -71,6 +72,15 @@ def make_competition(tmp_path):
             test[["id", target]].to_csv(path / "answers.csv", index=False)
         return path
     return make
+
+
+# --- logs ------------------------------------------------------------------------------------------------------
+
+@pytest.fixture(autouse=True, scope="session")
+def _mlestar_logs_enabled():
+    """Tests read mlestar's log records as an application would: with its packages enabled (a library is silent
+    until then; tests/test_logs.py checks that in a fresh interpreter)."""
+    logs.enable()
 
 
 # --- plugins ---------------------------------------------------------------------------------------------------
