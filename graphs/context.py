@@ -22,11 +22,12 @@ from core.task import Task
 
 @dataclass
 class Clock:
-    """Wall-clock budget that survives a resume: seconds already spent before are read from ``path``."""
+    """Wall-clock budget that survives a resume: seconds already spent before are read from ``path``. It starts
+    when it is first read (the graph's first node), not when it is built: an app may build a run long before."""
 
     total: float
     path: Path | None = None
-    started: float = field(default_factory=time.monotonic)
+    started: float | None = None
     before: float = 0.0
 
     def __post_init__(self) -> None:
@@ -34,6 +35,8 @@ class Clock:
             self.before = float(json.loads(self.path.read_text()).get("elapsed", 0.0))
 
     def elapsed(self) -> float:
+        if self.started is None:
+            self.started = time.monotonic()
         return self.before + time.monotonic() - self.started
 
     def left(self) -> float:

@@ -3,10 +3,13 @@ result files (result.json, report.md) when the graph ends."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
@@ -73,11 +76,39 @@ def check_isolation(task: Task, policy, executor) -> None:
                         f"executor.options.isolation: none to accept that risk")
 
 
+@contextmanager
+def output_lock(out: Path):
+    """Hold the output folder for one run: a second run into it is refused with one line, not interleaved (the
+    kernel drops the lock with the process, so a killed run never leaves it behind)."""
+    handle = open(out / "run.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise UserError(f"{out}: another run is using this output folder ({holder}); wait for it to finish, or "
+                        f"pass another --out") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
 def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: bool = False,
              show_progress: bool = True) -> int:
     """Run (or resume) the task; returns the process exit code (0: a valid submission was written)."""
+    task.output.mkdir(parents=True, exist_ok=True)
+    with output_lock(task.output):
+        return _run_task(task, registry, resume=resume, verbose=verbose, show_progress=show_progress)
+
+
+def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, show_progress: bool) -> int:
     out = task.output
-    out.mkdir(parents=True, exist_ok=True)
     setup_logging(out, verbose)
     run_file = out / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.is_file() else None
@@ -130,9 +161,11 @@ def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: b
 
 
 def open_run(task_path: str | Path, out: str | Path | None = None) -> RunContext:
-    """For embedding apps: load task.yaml with the installed plugins and build its run context."""
+    """For embedding apps: load task.yaml with the installed plugins and build a new run's context (its budget
+    clock starts when the graph first reads it; time an earlier run spent in the folder does not count)."""
     task, registry = load_with_plugins(task_path, out)
     task.output.mkdir(parents=True, exist_ok=True)
+    (task.output / "clock.json").unlink(missing_ok=True)
     run_id = "embedded-" + uuid.uuid4().hex[:6]
     store = RunStore(task.output / "runs.sqlite")
     store.start_run(run_id, task.name, task_type=task.task_type, metric=task.metric)
