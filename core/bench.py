@@ -284,6 +284,8 @@ def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
         return (-score if metric.maximize else score), {metric.name: score}
 
     automl = AutoML()
+    if work is not None:
+        work.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch, contextlib.chdir(work or scratch):
         automl.fit(X, target, task="regression" if regression else "classification", metric=loss,
                    time_budget=budget, seed=task.seed, verbose=0)
