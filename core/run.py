@@ -61,7 +61,10 @@ def cmd_validate(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m core.run validate", description="Check a task.yaml.")
     parser.add_argument("task")
     args = parser.parse_args(argv)
-    task, _ = load_with_plugins(args.task)
+    from graphs.build import plan_topology  # composition root: the only upward import
+
+    task, registry = load_with_plugins(args.task)
+    plan_topology(registry, task)  # the graph the run would build: node placements that never reach submit fail here
     print(f"{args.task}: ok — task '{task.name}', {task.task_type}, metric {task.metric}, target '{task.target}', "
           f"id {task.id_column or '(row order)'}, output {task.output}")
     return 0

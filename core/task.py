@@ -6,6 +6,9 @@ Every user mistake ends in ``TaskError`` with one line: the file, the key, what 
 from __future__ import annotations
 
 import difflib
+import math
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +36,8 @@ class DataSpec(_Strict):
 
 
 class Budget(_Strict):
-    total_seconds: float = Field(3600, gt=0, description="wall clock for the whole run")
-    run_timeout: float = Field(600, gt=0, description="seconds one script may run")
+    total_seconds: float = Field(3600, gt=0, allow_inf_nan=False, description="wall clock for the whole run")
+    run_timeout: float = Field(600, gt=0, allow_inf_nan=False, description="seconds one script may run")
     models: int = Field(4, ge=1, description="M: model cards retrieved and drafted")
     plans: int = Field(4, ge=1, description="K: inner-loop refinement plans per outer step")
     outer_steps: int = Field(4, ge=0, description="T: ablation/refinement rounds")
@@ -106,7 +109,8 @@ class TaskFile(_Strict):
     validation: ValidationSplit = Field(default_factory=ValidationSplit)
     strategy: Strategy = Field(default_factory=Strategy)
     output: Path | None = None
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**31, description="random state of the splits and models (numpy and LightGBM "
+                                                    "take 0 to 2**31 - 1)")
     plugins: PluginsSpec = Field(default_factory=PluginsSpec)
     graph: GraphSpec = Field(default_factory=GraphSpec)
 
@@ -208,7 +212,8 @@ def one_line(where: str, exc: ValidationError, root: type[BaseModel]) -> str:
         return f"{where}: {key}: required key is missing; add it"
     got = err.get("input")
     shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
-    return f"{where}: {key}: {err['msg'].lower()} (got {shown}); fix that value"
+    msg = err["msg"][:1].lower() + err["msg"][1:]  # "input should be ..."; class names keep their capitals
+    return f"{where}: {key}: {msg} (got {shown}); fix that value"
 
 
 def _fields_at(model: type[BaseModel], loc: list[str]) -> list[str]:
@@ -237,11 +242,22 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     where = str(source)
 
     def path_of(value: Path, key: str, must_exist: bool = True) -> Path:
-        p = value if value.is_absolute() else (base / value)
-        p = p.resolve()
-        if must_exist and not p.exists():
+        try:  # a NUL byte or an over-long name is refused by the OS, not merely absent
+            p = (value if value.is_absolute() else (base / value)).resolve()
+            exists = p.exists()
+        except (OSError, ValueError) as exc:
+            shown = repr(str(value)) if len(str(value)) <= 80 else repr(str(value)[:77] + "...")
+            raise TaskError(f"{where}: {key}: {shown} is not a usable path ({exc}); fix the path") from None
+        if must_exist and not exists:
             raise TaskError(f"{where}: {key}: file not found: {p}; fix the path (relative paths resolve against "
                             f"the folder of task.yaml)")
+        return p
+
+    def file_of(value: Path, key: str) -> Path:
+        p = path_of(value, key)
+        if not p.is_file():
+            what = "a folder" if p.is_dir() else "not a regular file"
+            raise TaskError(f"{where}: {key}: {p} is {what}; point {key} at a file")
         return p
 
     data = tf.data
@@ -252,7 +268,7 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     def data_file(key: str, default_name: str | None, required: bool) -> Path | None:
         value = getattr(data, key)
         if value is not None:
-            return path_of(value if folder is None or value.is_absolute() else folder / value, f"data.{key}")
+            return file_of(value if folder is None or value.is_absolute() else folder / value, f"data.{key}")
         if folder is not None and default_name and (folder / default_name).is_file():
             return folder / default_name
         if required:
@@ -263,7 +279,8 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     train = data_file("train", "train.csv", True)
     test = data_file("test", "test.csv", True)
     sample = data_file("sample_submission", "sample_submission.csv", False)
-    extra = [path_of(p if folder is None or p.is_absolute() else folder / p, "data.extra_files") for p in data.extra_files]
+    extra = [file_of(p if folder is None or p.is_absolute() else folder / p, "data.extra_files")
+             for p in data.extra_files]
     if folder is not None:
         named = {train, test, sample, *extra}
         for p in sorted(folder.iterdir()):
@@ -272,7 +289,7 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
                     and not any(m in low for m in PRIVATE_MARKERS):
                 extra.append(p.resolve())
 
-    goal = _goal(tf, base, folder, where, path_of)
+    goal = _goal(tf, base, folder, where, file_of)
     if tf.metric not in metrics:
         close = difflib.get_close_matches(tf.metric, list(metrics), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
@@ -282,6 +299,13 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     train_cols = _columns(train, where, "data.train")
     test_cols = _columns(test, where, "data.test")
     target, id_column, pred_cols = _infer_columns(data, sample, train, train_cols, test_cols, where)
+    _check_test_columns(test, train, train_cols, test_cols, {target, *pred_cols}, where)
+    labels = _scan_csv(train, where, "data.train", target, classes=metric.task_type == "classification")
+    if _scan_csv(test, where, "data.test").rows == 0:
+        raise TaskError(f"{where}: data.test: {test} has a header but no rows; give it the rows to predict")
+    if sample is not None:
+        _scan_csv(sample, where, "data.sample_submission")
+    _check_labels(labels, metric.task_type, tf.validation.fraction, train, target, tf.metric, where)
 
     name = tf.name or (folder or base).name  # an MLE-bench folder is named after its competition
     out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else base / "out" / name)
@@ -294,25 +318,132 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     )
 
 
-def _goal(tf: TaskFile, base: Path, folder: Path | None, where: str, path_of) -> str:
+def _goal(tf: TaskFile, base: Path, folder: Path | None, where: str, file_of) -> str:
     if tf.goal and tf.goal.strip():
         return tf.goal.strip()
     if tf.goal_file is not None:
-        text = path_of(tf.goal_file, "goal_file").read_text().strip()
+        text = _text(file_of(tf.goal_file, "goal_file"), where, "goal_file")
         if not text:
             raise TaskError(f"{where}: goal_file: {tf.goal_file} is empty; describe the task in it")
         return text
     if folder is not None and (folder / "description.md").is_file():
-        return (folder / "description.md").read_text().strip()
+        return _text(folder / "description.md", where, "data.dir")
     raise TaskError(f"{where}: goal: required key is missing; add goal (text) or goal_file (a description file)")
+
+
+def _text(path: Path, where: str, key: str) -> str:
+    try:
+        return path.read_text().strip()
+    except UnicodeDecodeError:
+        raise TaskError(f"{where}: {key}: {path} is not UTF-8 text; save it as UTF-8") from None
 
 
 def _columns(path: Path, where: str, key: str) -> list[str]:
     try:
         return [str(c) for c in pd.read_csv(path, nrows=5).columns]
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise TaskError(f"{where}: {key}: {path} is not a readable CSV ({type(exc).__name__}: {exc}); "
-                        f"fix the file") from None
+        raise _unreadable(where, key, path, exc) from None
+
+
+def _unreadable(where: str, key: str, path: Path, exc: Exception) -> TaskError:
+    detail = " ".join(str(exc).split())  # pandas' messages may span lines; the error stays one line
+    todo = "save it as UTF-8" if isinstance(exc, UnicodeDecodeError) else "fix the file"
+    return TaskError(f"{where}: {key}: {path} is not a readable CSV ({type(exc).__name__}: {detail}); {todo}")
+
+
+def _check_test_columns(test: Path, train: Path, train_cols: list[str], test_cols: list[str], predicted: set[str],
+                        where: str) -> None:
+    """Every input column of train.csv is in test.csv: a model fitted on a column cannot predict without it."""
+    missing = [c for c in train_cols if c not in predicted and c not in test_cols]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise TaskError(f"{where}: data.test: {test} lacks {len(missing)} column(s) of {train.name} ({shown}); "
+                        f"add them to {test.name} or drop them from {train.name}")
+
+
+@dataclass
+class _Labels:
+    """What one pass over a CSV saw: its data rows and, for one column, its labelled (non-missing) values."""
+
+    rows: int = 0
+    labelled: int = 0
+    counts: Counter = field(default_factory=Counter)  # class (as the sample names it) -> rows; classification only
+    not_numbers: int = 0
+    example: str = ""  # one labelled value that is not a number
+
+
+def _scan_csv(path: Path, where: str, key: str, column: str | None = None, classes: bool = False) -> _Labels:
+    """Parse the whole file in chunks (a malformed row anywhere is the user's to fix before a run starts, and a large
+    file is never held whole), counting rows and the labelled values of ``column`` (per class with ``classes``)."""
+    seen = _Labels()
+    try:
+        for chunk in pd.read_csv(path, dtype=str, chunksize=LABEL_CHUNK_ROWS):
+            seen.rows += len(chunk)
+            if column is None or column not in chunk:
+                continue
+            values = chunk[column].dropna()
+            seen.labelled += len(values)
+            if classes:
+                for value, n in values.value_counts().items():
+                    seen.counts[_label_text(value)] += int(n)
+            numbers = pd.to_numeric(values, errors="coerce")
+            seen.not_numbers += int(numbers.isna().sum())
+            if not seen.example and numbers.isna().any():
+                seen.example = str(values[numbers.isna()].iloc[0])
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
+        raise _unreadable(where, key, path, exc) from None
+    return seen
+
+
+MIN_LABELLED_ROWS = 10  # fewer cannot be split into training rows, validation rows and 3 cross-validation folds
+MIN_CLASS_ROWS = 2  # a class seen once is in the training rows or the validation rows, never in both
+
+
+def _check_labels(labels: _Labels, task_type: str, fraction: float, train: Path, target: str, metric: str,
+                  where: str) -> None:
+    """Enough labelled rows (and, for classification, classes) for the fixed validation split to be made."""
+    labelled = labels.labelled
+    if labelled < MIN_LABELLED_ROWS:
+        raise TaskError(f"{where}: data.train: {train} has {labelled} labelled row{'' if labelled == 1 else 's'} "
+                        f"(a value in '{target}'); "
+                        f"at least {MIN_LABELLED_ROWS} are needed to hold out validation rows; add rows")
+    if task_type == "regression":
+        if labels.not_numbers:
+            raise TaskError(f"{where}: data.target: '{target}' in {train} has {labels.not_numbers} value(s) that are "
+                            f"not numbers (e.g. {labels.example!r}), but metric {metric} is for regression; choose a "
+                            f"classification metric or fix the column")
+        return
+    if len(labels.counts) < 2:
+        only = next(iter(labels.counts))
+        raise TaskError(f"{where}: data.target: every labelled row of {train} has the same '{target}' ({only!r}); "
+                        f"metric {metric} needs at least 2 classes; add rows of another class or choose a "
+                        f"regression metric")
+    common = [c for c, n in labels.counts.items() if n >= MIN_CLASS_ROWS]
+    if len(common) < 2:
+        shown = ", ".join(f"{c!r}: {n}" for c, n in labels.counts.most_common(5))
+        raise TaskError(f"{where}: data.target: '{target}' in {train} has fewer than 2 classes with at least "
+                        f"{MIN_CLASS_ROWS} rows each ({shown}); add rows of a second class")
+    classes = len(labels.counts)
+    if min(labels.counts.values()) >= MIN_CLASS_ROWS and not _splits(labelled, classes, fraction):
+        # every class has 2 rows, so the validation split is stratified: each side must hold every class
+        need = _rows_for_stratified_split(classes, fraction)
+        raise TaskError(f"{where}: data.train: {train} has {labelled} labelled rows; with {classes} classes of "
+                        f"'{target}' and validation.fraction {fraction} it needs at least {need} (a validation "
+                        f"row of every class); add rows or raise validation.fraction")
+
+
+def _splits(rows: int, classes: int, fraction: float) -> bool:
+    """Whether scikit-learn's stratified split (ceil(fraction * rows) held out) leaves every class both sides."""
+    held = math.ceil(fraction * rows)
+    return held >= classes and rows - held >= classes
+
+
+def _rows_for_stratified_split(classes: int, fraction: float) -> int:
+    """The fewest rows ``_splits`` accepts: both sides only grow with the rows, so count up from a lower bound."""
+    rows = max(2 * classes, int((classes - 1) / fraction) + 1, int(classes / (1 - fraction)))
+    while not _splits(rows, classes, fraction):
+        rows += 1
+    return rows
 
 
 def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols: list[str], test_cols: list[str],
@@ -325,6 +456,9 @@ def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols:
         if id_column is None and sample_cols and sample_cols[0] in test_cols:
             id_column = sample_cols[0]
         pred_cols = [c for c in sample_cols if c != id_column]
+        if not pred_cols:
+            raise TaskError(f"{where}: data.sample_submission: {sample} has no column besides the id "
+                            f"'{id_column}'; add the column(s) to predict")
         if target is None:
             target = _target_from_sample(pred_cols, train, train_cols, id_column, where)
     else:
@@ -337,6 +471,9 @@ def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols:
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise TaskError(f"{where}: data.target: column '{target}' is not in the training data; {hint}"
                         f"columns are: {', '.join(train_cols[:20])}")
+    if id_column is not None and id_column == target:
+        raise TaskError(f"{where}: data.id: column '{id_column}' is also the target; set data.id to the column that "
+                        f"names each row, or leave it out")
     if id_column is not None and (id_column not in test_cols or id_column not in train_cols):
         missing = "test" if id_column not in test_cols else "training"
         raise TaskError(f"{where}: data.id: column '{id_column}' is not in the {missing} data; "
@@ -384,8 +521,7 @@ def _columns_labelled(path: Path, columns: list[str], labels: set[str], where: s
             if not seen:
                 break
     except Exception as exc:  # noqa: BLE001 - any parse failure is the user's file
-        raise TaskError(f"{where}: data.train: {path} is not a readable CSV ({type(exc).__name__}: {exc}); "
-                        f"fix the file") from None
+        raise _unreadable(where, "data.train", path, exc) from None
     return [c for c in columns if seen.get(c) == labels]
 
 

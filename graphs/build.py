@@ -10,7 +10,7 @@ from typing import Any, Callable
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Send
 
-from core.errors import PluginError
+from core.errors import PluginError, TaskError
 from core.nodes import NodeSpec
 from core.registry import Registry
 from core.task import Task
@@ -37,7 +37,59 @@ class Topology:
 
 
 def plan_topology(registry: Registry, task: Task | None = None) -> Topology:
-    """Which plugin provides each node and where inserted nodes go; errors name the plugins involved."""
+    """Which plugin provides each node and where inserted nodes go; errors name the plugins involved, or the
+    task.yaml placement that leaves ``submit`` unreachable (see ``dead_end``)."""
+    placements = list(task.graph.nodes) if task else []
+    topo = _plan(registry, placements, task)
+    problem = dead_end(wire(topo, None))
+    if problem:
+        # blame the first of task.yaml's placements whose addition breaks the graph, else the plugins' own ones
+        for i, placed in enumerate(placements):
+            if _breaks(registry, placements[:i + 1], task):
+                how = (f"after '{placed.after}'" if placed.after else
+                       f"in place of '{placed.replaces}'" if placed.replaces else "where its plugin puts it")
+                raise TaskError(f"{task.source}: graph.nodes: placing '{placed.node}' {how} {problem}; place it "
+                                f"elsewhere or remove it")
+        ins = ", ".join(f"'{p.slot}' of plugin '{p.plugin}' after '{p.after}'" for p in topo.inserted)
+        raise PluginError(f"the plugins' node placements ({ins}) {problem}; block one with MLESTAR_DISABLE_PLUGINS")
+    return topo
+
+
+def _breaks(registry: Registry, placements: list, task: Task) -> bool:
+    try:
+        return bool(dead_end(wire(_plan(registry, placements, task), None)))
+    except PluginError:  # a placement behind a node that a later placement puts in: not the one to blame
+        return False
+
+
+def dead_end(edges: dict[str, Edge]) -> str:
+    """What keeps a run from ending in ``submit`` (empty when nothing does): ``submit`` unreachable from the entry
+    node, a node from which no path leads to the end (a loop with no way out), or a way to the end around ``submit``.
+    Every router's branch counts as taken: a branch taken only sometimes still has to lead somewhere."""
+    def reach(start: str, skip: str = "") -> set[str]:
+        seen, todo = set(), [start]
+        while todo:
+            node = todo.pop()
+            if node in seen or node == skip:
+                continue
+            seen.add(node)
+            todo += list(edges[node].targets) if node in edges else []
+        return seen
+
+    entry = "retrieve"
+    reachable = reach(entry)
+    if "submit" not in reachable:
+        return f"leaves 'submit' unreachable from '{entry}'"
+    stuck = sorted(n for n in reachable if n != END and END not in reach(n))
+    if stuck:
+        shown = ", ".join(stuck[:4]) + (", ..." if len(stuck) > 4 else "")
+        return f"makes a loop with no way out to 'submit' (through {shown})"
+    if END in reach(entry, skip="submit"):
+        return "lets a run end without passing 'submit'"
+    return ""
+
+
+def _plan(registry: Registry, placements: list, task: Task | None) -> Topology:
     by_name: dict[str, Placed] = {}
     for spec, plugin in registry.nodes:
         if spec.name in by_name:
@@ -45,7 +97,7 @@ def plan_topology(registry: Registry, task: Task | None = None) -> Topology:
             raise PluginError(f"node '{spec.name}' is registered by both plugin '{other}' and plugin '{plugin}'; "
                               f"block one with MLESTAR_DISABLE_PLUGINS")
         by_name[spec.name] = Placed(spec, plugin, spec.name, spec.after)
-    placements = {p.node: p for p in (task.graph.nodes if task else [])}
+    placements = {p.node: p for p in placements}
     where = f"{task.source}: graph.nodes" if task else "graph"
     for name in placements:
         if name not in by_name:
