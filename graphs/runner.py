@@ -23,7 +23,7 @@ from core.logs import setup_logging
 from core.registry import Registry
 from core.store import RunStore
 from core.task import Task
-from graphs.build import build_graph
+from graphs.build import build_graph, plan_topology
 from graphs.context import Clock, RunContext
 from graphs.progress_view import ProgressView
 from graphs.report import result_document, write_reports
@@ -109,6 +109,7 @@ def run_task(task: Task, registry: Registry, *, resume: bool = False, verbose: b
 
 def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, show_progress: bool) -> int:
     out = task.output
+    topology = plan_topology(registry, task)  # a graph that cannot reach submit is refused before anything starts
     setup_logging(out, verbose)
     run_file = out / "run.json"
     previous = json.loads(run_file.read_text()) if run_file.is_file() else None
@@ -130,7 +131,7 @@ def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, sh
     logger.info(f"run {run_id}: task {task.name} ({task.task_type}, {task.metric}), output {out}")
     conn = sqlite3.connect(out / "checkpoints.sqlite", check_same_thread=False)
     try:
-        graph = build_graph(rc).compile(checkpointer=SqliteSaver(conn))
+        graph = build_graph(rc, topology).compile(checkpointer=SqliteSaver(conn))
         config = {"configurable": {"thread_id": run_id}, "recursion_limit": 500, "max_concurrency": rc.workers}
         snapshot = graph.get_state(config)
         finished = resume and not snapshot.next and bool(snapshot.values.get("final"))

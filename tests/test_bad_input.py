@@ -138,6 +138,18 @@ def test_the_graph_command_refuses_the_same_placement(tmp_path, make_competition
                                                                               "graph.nodes")
 
 
+def test_a_run_with_that_placement_is_refused_before_it_starts_so_a_fixed_task_runs_without_resume(
+        tmp_path, make_competition, capsys):
+    task_file, _ = iris_task(tmp_path, make_competition, "graph: {nodes: [{node: check, after: merge}]}\n"
+                                                         "output: out\n")
+
+    code = main([str(task_file)])
+    _, err = capsys.readouterr()
+
+    assert "placing 'check' after 'merge'" in the_one_error_line(code, err, task_file.resolve(), "graph.nodes")
+    assert not (tmp_path / "out" / "run.json").exists()  # no unfinished run left behind to --resume
+
+
 def test_a_node_placed_behind_submit_loops_forever_and_is_refused(tmp_path, make_competition, capsys):
     task_file, _ = iris_task(tmp_path, make_competition, "graph: {nodes: [{node: submit, after: check}]}\n")
 
