@@ -119,6 +119,26 @@ class ExecutorOptions:
             raise ValueError(f"unknown executor options {sorted(unknown)}; known: {sorted(known)}")
         return cls(**options)
 
+    def __post_init__(self) -> None:
+        """Values a run could not use are refused when the options are read (at validate), not mid-run."""
+        def whole(name: str, value, optional: bool) -> None:
+            if value is None and optional:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"executor option {name} must be a whole number ≥ 1{' or null' if optional else ''}, "
+                                 f"not {value!r}")
+        whole("workers", self.workers, False)
+        whole("output_bytes", self.output_bytes, False)
+        for name in ("memory_mb", "disk_mb", "max_processes"):
+            whole(name, getattr(self, name), True)
+        if self.isolation not in ("auto", "bwrap", "none"):
+            raise ValueError(f"executor option isolation must be auto, bwrap or none, not {self.isolation!r}")
+        if not isinstance(self.cache, bool):
+            raise ValueError(f"executor option cache must be true or false, not {self.cache!r}")
+        if not isinstance(self.env, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in self.env.items()):
+            raise ValueError(f"executor option env must map names to strings, not {self.env!r}")
+
 
 # Outcomes that say as much about the machine's load at the time as about the script: a later executor (a new run, a
 # resumed one, a training stage) runs such a script again instead of serving them from the cache.

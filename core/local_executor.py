@@ -24,9 +24,7 @@ OOM_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "Unable 
 class LocalExecutor(Executor):
     def __init__(self, options: ExecutorOptions, **kwargs):
         super().__init__(options, **kwargs)
-        mode = options.isolation
-        if mode not in ("auto", "bwrap", "none"):
-            raise ValueError(f"isolation must be auto, bwrap or none, not {mode!r}")
+        mode = options.isolation  # one of auto, bwrap, none (ExecutorOptions checks)
         has_bwrap = sandbox.bwrap_works()
         if mode == "bwrap" and not has_bwrap:
             raise ValueError("isolation 'bwrap' asked for, but bubblewrap is missing or cannot create namespaces "

@@ -116,6 +116,15 @@ def test_a_typo_in_the_executor_options_is_refused_with_the_close_match(tmp_path
     assert line.endswith("did you mean 'workers'?")
 
 
+def test_an_executor_option_a_run_could_not_use_is_refused_at_validate(tmp_path, make_competition, capsys):
+    task_file, _ = iris_task(tmp_path, make_competition, "executor: {name: local, options: {workers: 0}}\n")
+
+    code, _, err = validate(task_file, capsys)
+
+    line = the_one_error_line(code, err, task_file, "executor.options")
+    assert "executor option workers must be a whole number ≥ 1, not 0" in line
+
+
 def test_a_node_placement_that_leaves_submit_unreachable_is_refused(tmp_path, make_competition, capsys):
     task_file, _ = iris_task(tmp_path, make_competition, "graph: {nodes: [{node: check, after: merge}]}\n")
 
