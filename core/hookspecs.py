@@ -27,8 +27,9 @@ def register_metrics(register):
 def register_executors(register):
     """Provide executors: what runs a candidate script in a sandboxed working folder.
 
-    Call ``register(name, factory)``; ``factory(options: dict, *, out_dir: Path, store: RunStore | None)`` returns an
-    object with the ``core.executor.Executor`` interface. ``executor: {name: ..., options: {...}}`` in task.yaml
+    Call ``register(name, factory)``; ``factory(options: dict, *, out_dir: Path, store: RunStore | None = None,
+    run_id: str = "")`` (``core.factories.ExecutorFactory``) returns an object with the ``core.executor.Executor``
+    interface. ``executor: {name: ..., options: {...}}`` in task.yaml
     picks one; ``local`` is built in.
     """
 
@@ -38,7 +39,7 @@ def register_policies(register):
     """Provide policies: the agent that plans and writes code, one method per role.
 
     Call ``register(name, factory)``; ``factory(options: dict, *, task: Task, store: RunStore | None, registry,
-    run_id: str)`` returns an object with the ``core.policy.Policy`` interface (a factory should accept and ignore
+    run_id: str)`` (``core.factories.PolicyFactory``) returns an object with the ``core.policy.Policy`` interface (a factory should accept and ignore
     keyword arguments it does not use). ``policy:`` in task.yaml picks one by name.
     """
 
@@ -47,7 +48,8 @@ def register_policies(register):
 def register_search_backends(register):
     """Provide search backends that turn a task into model cards for the retrieve node.
 
-    Call ``register(name, factory)``; ``factory(options: dict, *, cache_dir: Path)`` returns an object with a
+    Call ``register(name, factory)``; ``factory(options: dict, *, cache_dir: Path)``
+    (``core.factories.SearchBackendFactory``) returns an object with a
     ``search(query: core.cards.CardQuery, limit: int) -> list[core.cards.ModelCard]`` method. A backend that
     reads raw search results may also accept ``summarize=`` (a callable ``(results, limit) -> cards | None``:
     the policy's retrieval-summariser role), which the retrieve node then passes. ``retrieval:`` in task.yaml
@@ -81,7 +83,8 @@ def register_prompts(register):
 def register_step_sources(register):
     """Provide step sources: where the step-wise RL environment (``rl.env.RefineStepEnv``) draws its states from.
 
-    Call ``register(name, factory)``; ``factory(options: dict)`` returns a list of ``rl.dataset.Step`` whose
+    Call ``register(name, factory)``; ``factory(options: dict)`` (``core.factories.StepSourceFactory``) returns a
+    list of ``rl.dataset.Step`` whose
     ``data_dir`` and ``truth`` exist on this machine, so that an action on each state can be run and scored. A
     factory raises ``core.errors.UserError`` for options it cannot use. ``recorded`` (run stores or a saved step
     dataset) is built in.

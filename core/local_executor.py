@@ -110,12 +110,12 @@ class LocalExecutor(Executor):
         finally:
             _kill_group(proc)  # also reaps whatever the script left running in the background
             proc.wait()
+        too_many = cap_processes is not None and cap_processes.hit()
+        if cap_processes is not None:
+            cap_processes.close()  # kills what left the process group too, before its files are looked at
         if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or sandbox.folder_bytes(workdir) > cap):
             over_disk = True
             _clear_outputs(workdir)
-        too_many = cap_processes is not None and cap_processes.hit()
-        if cap_processes is not None:
-            cap_processes.close()
         for r in readers:
             # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
             r.join(timeout=5)

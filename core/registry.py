@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from core.errors import PluginError
+from core.factories import ExecutorFactory, PolicyFactory, SearchBackendFactory, StepSourceFactory
 from core.metrics import Metric
 from core.nodes import NodeSpec
 from core.plugins import PluginHost
@@ -22,10 +23,10 @@ KINDS = ("metric", "executor", "policy", "search backend", "step source")
 @dataclass
 class Registry:
     metrics: dict[str, Metric] = field(default_factory=dict)
-    executors: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    policies: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    search_backends: dict[str, Callable[..., Any]] = field(default_factory=dict)
-    step_sources: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    executors: dict[str, ExecutorFactory] = field(default_factory=dict)
+    policies: dict[str, PolicyFactory] = field(default_factory=dict)
+    search_backends: dict[str, SearchBackendFactory] = field(default_factory=dict)
+    step_sources: dict[str, StepSourceFactory] = field(default_factory=dict)
     prompts: dict[str, str] = field(default_factory=dict)  # role -> template overriding the built-in prompt file
     nodes: list[tuple[NodeSpec, str]] = field(default_factory=list)  # (node, plugin name)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> plugin name

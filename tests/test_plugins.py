@@ -310,3 +310,35 @@ def test_every_built_in_plugin_module_is_declared_as_an_entry_point_in_pyproject
     modules = {f"plugins.nodes.{p.stem}" for p in nodes.glob("*.py")
                if p.stem != "__init__" and "def register_nodes" in p.read_text()}
     assert modules - declared == set()
+
+
+class ProtocolExecutorPlugin:
+    """An executor plugin written to ``core.factories.ExecutorFactory`` alone: keyword-only out_dir, store and
+    run_id, and nothing else."""
+
+    def __init__(self):
+        self.built: list[dict] = []
+
+    @hookimpl
+    def register_executors(self, register):
+        def factory(options: dict, *, out_dir: Path, store=None, run_id: str = "") -> LocalExecutor:
+            self.built.append({"out_dir": out_dir, "store": store, "run_id": run_id})
+            return LocalExecutor(ExecutorOptions.from_dict(options), out_dir=out_dir, store=store, run_id=run_id)
+        register("typed", factory)
+
+
+def test_an_executor_plugin_typed_to_the_factory_protocol_runs_a_task_end_to_end(tmp_path, make_competition):
+    from graphs.runner import run_task
+
+    make_competition("diabetes", dataset="diabetes")
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("data: {dir: diabetes}\nmetric: rmse\nplugins: {disable: [broken, raising]}\n"
+                         + "executor: {name: typed, options: {workers: 2}}\n"
+                         + "budget: {total_seconds: 40, models: 2, plans: 1, outer_steps: 1, ensemble_rounds: 0}\n"
+                         + "strategy: {anytime: false}\noutput: out\n")
+    plugin = ProtocolExecutorPlugin()
+    task, registry = load_with_plugins(task_file, extra_plugins=[("typed_executor", plugin)])
+
+    assert run_task(task, registry, show_progress=False) == 0
+    run = plugin.built[-1]
+    assert run["store"] is not None and run["run_id"] and (task.output / "submission.csv").is_file()
