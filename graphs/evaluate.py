@@ -22,6 +22,12 @@ from graphs.state import Attempt
 CALL_SHARE = 0.25
 
 
+def policy_name(rc: RunContext) -> str:
+    """The policy's name for log lines: its own, else the name task.yaml chose it by (a plugin's object may have
+    none)."""
+    return getattr(rc.policy, "name", None) or rc.task.policy.name
+
+
 def ask(rc: RunContext, role: str, *args: Any, **kwargs: Any) -> Any:
     """Call one role on the configured policy; if it fails or has nothing, the heuristic policy answers.
 
@@ -35,7 +41,7 @@ def ask(rc: RunContext, role: str, *args: Any, **kwargs: Any) -> Any:
         answer = _policy_answer(rc, role, method, args, kwargs)
     if not answer and rc.fallback is not rc.policy:
         log = logger.info if method is not None else logger.debug
-        log(f"role {role}: policy '{rc.task.policy.name}' had nothing; the heuristic policy answers")
+        log(f"role {role}: policy '{policy_name(rc)}' had nothing; the heuristic policy answers")
         answer = getattr(rc.fallback, role)(rc.ctx, *args, **kwargs)
     return answer
 
@@ -48,7 +54,7 @@ def _policy_answer(rc: RunContext, role: str, method, args: tuple, kwargs: dict)
         try:
             answer = method(rc.ctx, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - a policy failure must not end the run; it is logged and replaced
-            logger.warning(f"policy '{rc.task.policy.name}' failed in role {role}: {type(exc).__name__}: {exc}")
+            logger.warning(f"policy '{policy_name(rc)}' failed in role {role}: {type(exc).__name__}: {exc}")
     if report is not None and report.give_up:
         hand_over(rc, role, f"{report.failures_in_a_row} unusable answers in a row (last: {report.error})")
     return answer
@@ -58,7 +64,7 @@ def hand_over(rc: RunContext, role: str, reason: str) -> None:
     """The heuristic answers ``role`` from now on; said once in the log and kept for the run's report."""
     if rc.handed_to_heuristic.setdefault(role, reason) is not reason:
         return  # a parallel branch handed it over first
-    logger.warning(f"role {role}: policy '{rc.task.policy.name}' gave {reason}; the heuristic policy answers {role} "
+    logger.warning(f"role {role}: policy '{policy_name(rc)}' gave {reason}; the heuristic policy answers {role} "
                    f"for the rest of the run")
 
 
