@@ -10,18 +10,33 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _temporary_beside(path: Path) -> Path:
+    # A name of its own per writer: two threads saving the same file (parallel graph branches save the clock)
+    # must not rename each other's half-written temporary away.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    os.chmod(name, 0o644)  # mkstemp's files are private; what is published here is not
+    return Path(name)
+
+
 def write_atomic(path: Path, text: str) -> None:
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    tmp = _temporary_beside(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def copy_atomic(src: Path, dest: Path) -> None:
     dest = Path(dest)
-    tmp = dest.with_name(dest.name + ".tmp")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dest)
+    tmp = _temporary_beside(dest)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+from core.files import folder_atomic
 from core.folds import FOLDS_DIR, merge_predictions
 
 def candidate_names(members: list[dict]) -> list[str]:
@@ -20,19 +21,15 @@ def ensemble_input(base: Path, members: list[dict], dest: Path, refits: list[dic
     With ``refits`` (the members rerun on every labelled row), a candidate's test predictions come from its refit
     and its validation predictions from the member's own run, whose model never saw those rows: an ensemble that
     learns from validation predictions (stacking) must not learn from a model's predictions on its training rows."""
-    tmp = dest.with_name(dest.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(base, tmp, ignore=lambda folder, names: [FOLDS_DIR] if Path(folder) == Path(base) else [])
-    for i, (name, m) in enumerate(zip(candidate_names(members), members)):
-        d = tmp / "candidates" / name
-        d.mkdir(parents=True)
-        test_source = refits[i] if refits is not None else m
-        shutil.copyfile(Path(m["workdir"]) / "val_predictions.csv", d / "val_predictions.csv")
-        shutil.copyfile(Path(test_source["workdir"]) / "submission.csv", d / "submission.csv")
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
+    with folder_atomic(dest) as tmp:
+        tmp.rmdir()  # copytree makes the folder itself
+        shutil.copytree(base, tmp, ignore=lambda folder, names: [FOLDS_DIR] if Path(folder) == Path(base) else [])
+        for i, (name, m) in enumerate(zip(candidate_names(members), members)):
+            d = tmp / "candidates" / name
+            d.mkdir(parents=True)
+            test_source = refits[i] if refits is not None else m
+            shutil.copyfile(Path(m["workdir"]) / "val_predictions.csv", d / "val_predictions.csv")
+            shutil.copyfile(Path(test_source["workdir"]) / "submission.csv", d / "submission.csv")
     return dest
 
 

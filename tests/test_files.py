@@ -41,3 +41,17 @@ def test_a_folder_appears_where_there_was_none(tmp_path):
         write_atomic(tmp / "config.json", "{}")
 
     assert (dest / "config.json").read_text() == "{}"
+
+
+def test_threads_writing_the_same_file_at_once_never_rename_each_others_temporary_away(tmp_path):
+    # Parallel graph branches save the run's clock.json at the same moment; one fixed temporary name made one of
+    # them fail with FileNotFoundError.
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "clock.json"
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: write_atomic(path, f'{{"elapsed": {i}}}'), range(2000)))
+
+    assert path.read_text().startswith('{"elapsed": ')
+    assert [p.name for p in tmp_path.iterdir()] == ["clock.json"]
+    assert path.stat().st_mode & 0o777 == 0o644

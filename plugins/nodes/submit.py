@@ -56,9 +56,7 @@ def _baseline(rc) -> dict:
     """No script produced a valid score: write the constant-prediction baseline, and say so."""
     path = rc.task.output / "submission.csv"
     frame = constant_submission(rc.data.full_dir, rc.ctx)
-    tmp = path.with_name(path.name + ".tmp")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(path)
+    write_atomic(path, frame.to_csv(index=False))
     logger.error("submit: no solution produced a valid score; wrote the constant-prediction baseline instead")
     return {"status": "baseline", "submission": str(path),
             "message": "no solution produced a valid score; submission.csv holds the constant-prediction baseline"}
