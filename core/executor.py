@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
+from loguru import logger
 
 from core.files import write_atomic
 from core.folds import fold_dirs, merge_predictions
@@ -75,6 +76,8 @@ class RunResult:
     cached: bool = False
     attempt_id: int | None = None
     folds: int = 1  # runs behind this result: one per fold of a cross-validated input folder (seconds are summed)
+    timeout: float | None = None  # the limit it ran under (a timed-out result is retried with a longer one)
+    digests: dict[str, str] = field(default_factory=dict)  # sha256 of its script and outputs, checked before reuse
 
     @property
     def ok(self) -> bool:
@@ -177,18 +180,16 @@ class Executor:
         workdir = self.runs_dir / key[:20]
         started = time.time()
         with self._lock_for(key):
-            done = workdir / "result.json"
-            result = RunResult.from_json(done.read_text()) if self.options.cache and done.is_file() else None
-            if result is not None and result.status in LOAD_DEPENDENT and key not in self._seen_here:
-                result = None  # timed out (or was killed) on a machine as busy as it was then: try again now
+            result = self._reusable(request, key, workdir)
             if result is not None:
                 result.cached = True
             else:
                 folds = fold_dirs(request.input_dir)
                 result = self._run_folds(request, workdir, folds) if folds else self._execute(request, workdir)
-                result.cache_key = key
+                result.cache_key, result.timeout = key, request.timeout
                 self._check_outputs(request, result)
-                write_atomic(done, result.to_json())
+                result.digests = _digests(result.workdir)
+                write_atomic(workdir / "result.json", result.to_json())
                 self._seen_here.add(key)
         if self.store is not None:
             result.attempt_id = self.store.add_attempt(
@@ -197,6 +198,26 @@ class Executor:
                 fidelity=request.fidelity, status=result.status.value, reported_score=result.reported_score,
                 error_tail=result.error_tail if not result.ok else None, seconds=result.seconds,
                 started_at=started, finished_at=time.time(), workdir=str(result.workdir), info=request.info)
+        return result
+
+    def _reusable(self, request: RunRequest, key: str, workdir: Path) -> RunResult | None:
+        """The cached result of this request, unless it cannot stand for a run now: a timeout (or out-of-memory)
+        from another process, on a machine as busy as it was then, or under a shorter limit than this request's;
+        or a script or output that changed since it was recorded (a torn write, another script's meddling)."""
+        done = workdir / "result.json"
+        if not self.options.cache or not done.is_file():
+            return None
+        try:
+            result = RunResult.from_json(done.read_text())
+        except (ValueError, TypeError, KeyError):
+            logger.warning(f"cache entry {workdir.name}: unreadable result.json; running the script again")
+            return None
+        if result.status in LOAD_DEPENDENT and (key not in self._seen_here or
+                                                request.timeout > (result.timeout or 0.0)):
+            return None
+        if result.digests != _digests(result.workdir):
+            logger.warning(f"cache entry {workdir.name}: its files changed since the run; running the script again")
+            return None
         return result
 
     def run_many(self, requests: Iterable[RunRequest]) -> list[RunResult]:
@@ -253,8 +274,10 @@ class Executor:
                          stdout_tail=first.stdout_tail, stderr_tail=first.stderr_tail, returncode=first.returncode)
 
     def cache_key(self, request: RunRequest) -> str:
+        # not the timeout: a script that finished under one limit stands for a run under another (a resumed run's
+        # limits depend on the time left); a timed-out one is retried under a longer limit (see _reusable)
         payload = json.dumps({
-            "code": request.code, "data": self.fingerprint(request.input_dir), "timeout": request.timeout,
+            "code": request.code, "data": self.fingerprint(request.input_dir),
             "memory": self.options.memory_mb, "check": request.check_submission, "id": request.id_column,
         }, sort_keys=True)
         return _sha(payload)
@@ -308,6 +331,16 @@ def parse_score(stdout: str) -> float | None:
         return float(found[-1])
     except ValueError:
         return None
+
+
+def _digests(workdir: Path) -> dict[str, str]:
+    """sha256 of the files a cached result stands on: the script and the predictions it wrote."""
+    found = {}
+    for name in (SCRIPT_NAME, VAL_PREDICTIONS, SUBMISSION):
+        path = Path(workdir) / name
+        if path.is_file():
+            found[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
 
 
 def _sha(text: str) -> str:

@@ -132,7 +132,9 @@ def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, sh
     conn = sqlite3.connect(out / "checkpoints.sqlite", check_same_thread=False)
     try:
         graph = build_graph(rc, topology).compile(checkpointer=SqliteSaver(conn))
-        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 500, "max_concurrency": rc.workers}
+        # LangGraph's thread pool also runs its stream waiter (streaming custom events keeps one waiting there): one
+        # thread more than the workers, or a node branch waits for a thread (with one worker, forever)
+        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 500, "max_concurrency": rc.workers + 1}
         snapshot = graph.get_state(config)
         finished = resume and not snapshot.next and bool(snapshot.values.get("final"))
         if finished:

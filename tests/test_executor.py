@@ -221,6 +221,37 @@ def test_a_timeout_is_cached_only_for_the_executor_that_saw_it(inputs, executor)
     assert [r.cached for r in (timed_out, again, later)] == [False, True, False]
 
 
+def test_a_finished_script_is_reused_under_another_timeout_and_a_timed_out_one_retried_under_a_longer_one(
+        inputs, executor):
+    # a resumed run asks again with limits cut to the time left then: what had finished must not run again
+    run = executor()
+    first = run.run(request(STAMPED, inputs, timeout=60, check_submission=False))
+    shorter = run.run(request(STAMPED, inputs, timeout=20, check_submission=False))
+    assert shorter.cached and shorter.stdout_tail == first.stdout_tail
+
+    slow = "import time\ntime.sleep(2)\nprint('Final Validation Performance: 1')\n"
+    timed_out = run.run(request(slow, inputs, timeout=1, check_submission=False))
+    longer = run.run(request(slow, inputs, timeout=10, check_submission=False))
+    assert (timed_out.status, longer.status, longer.cached) == (Status.TIMEOUT, Status.OK, False)
+
+
+def test_a_cache_entry_whose_predictions_changed_after_the_run_is_not_reused(inputs, executor):
+    code = """\
+        import pandas as pd
+        print("finished at", __import__("time").time_ns())
+        pd.DataFrame({"id": [1], "y": [0.5]}).to_csv("val_predictions.csv", index=False)
+        print("Final Validation Performance: 0.5")
+    """
+    run = executor()
+    first = run.run(request(code, inputs, check_submission=False))
+    (first.workdir / "val_predictions.csv").write_text("id,y\n1,0.99\n")  # another script's meddling
+
+    again = executor().run(request(code, inputs, check_submission=False))
+
+    assert not again.cached and again.stdout_tail != first.stdout_tail
+    assert (again.workdir / "val_predictions.csv").read_text().strip().endswith("0.5")
+
+
 def test_changing_one_byte_of_the_data_runs_the_script_again(inputs, executor):
     run = executor()
     first = run.run(request(STAMPED, inputs, check_submission=False))

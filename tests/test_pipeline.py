@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -23,57 +19,9 @@ from core.sandbox import bwrap_works
 from core.submission import submission_problems
 from graphs.build import describe_topology
 from graphs.runner import run_task
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
+from pipeline_runs import EXAMPLES, ROOT, core_run, kill_when, task_copy
 
 pytestmark = pytest.mark.slow
-
-
-def task_copy(tmp_path: Path, example: str, anytime: bool = False, **budget) -> Path:
-    """A copy of a bundled example with a small budget and its output in tmp_path; by default only MLE-STAR's first
-    pass runs (the anytime search would spend the whole budget)."""
-    folder = tmp_path / example
-    shutil.copytree(EXAMPLES / example, folder, ignore=shutil.ignore_patterns("private"))
-    spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec["budget"] = {**spec["budget"], **budget}
-    spec["output"] = str(tmp_path / "out")
-    spec["executor"] = {"name": "local", "options": {"workers": 2}}
-    spec["strategy"] = {**spec.get("strategy", {}), "anytime": anytime}
-    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
-    return folder / "task.yaml"
-
-
-def core_run(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.run", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=900, **kw)
-
-
-def kill_when(task: Path, out: Path, ready, settle: float = 0.0) -> list[str]:
-    """Start a run, SIGKILL it (its whole process group) once ``ready(nodes of its attempts so far)``, and return
-    those nodes; fails when the run ends first."""
-    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline, nodes = time.time() + 300, []
-    try:
-        while time.time() < deadline:
-            time.sleep(0.5)
-            if (out / "runs.sqlite").is_file():
-                db = sqlite3.connect(out / "runs.sqlite")
-                try:
-                    nodes = [n for (n,) in db.execute("SELECT node FROM attempts")]
-                except sqlite3.OperationalError:  # the store is being created
-                    nodes = []
-                finally:
-                    db.close()
-                if ready(nodes):
-                    time.sleep(settle)
-                    break
-        assert proc.poll() is None, "the run ended before it could be killed"
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    return nodes
 
 
 def test_the_full_graph_turns_a_task_into_a_validated_submission_no_worse_than_the_best_draft(tmp_path):

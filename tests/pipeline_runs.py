@@ -1,0 +1,80 @@
+"""Running the agent the way users do, for the pipeline tests: a copy of a bundled example with a small budget, the
+CLI in a subprocess, and a run killed (SIGKILL, its whole process group) at a chosen moment."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def task_copy(tmp_path: Path, example: str, anytime: bool = False, workers: int = 2, **budget) -> Path:
+    """A copy of a bundled example with a small budget and its output in tmp_path; by default only MLE-STAR's first
+    pass runs (the anytime search would spend the whole budget)."""
+    folder = tmp_path / example
+    shutil.copytree(EXAMPLES / example, folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec["budget"] = {**spec["budget"], **budget}
+    spec["output"] = str(tmp_path / "out")
+    spec["executor"] = {"name": "local", "options": {"workers": workers}}
+    spec["strategy"] = {**spec.get("strategy", {}), "anytime": anytime}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    return folder / "task.yaml"
+
+
+def core_run(*args: str, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.run", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=900, **kw)
+
+
+def kill_when(task: Path, out: Path, ready, settle: float = 0.0, args: tuple[str, ...] = ()) -> list[str]:
+    """Start a run (``args``: more CLI arguments, e.g. --resume), SIGKILL it (its whole process group) once
+    ``ready(nodes of its attempts so far)``, and return those nodes; fails when the run ends first."""
+    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task), *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline, nodes = time.time() + 300, []
+    try:
+        while time.time() < deadline:
+            time.sleep(0.25)
+            if (out / "runs.sqlite").is_file():
+                db = sqlite3.connect(out / "runs.sqlite")
+                try:
+                    nodes = [n for (n,) in db.execute("SELECT node FROM attempts")]
+                except sqlite3.OperationalError:  # the store is being created
+                    nodes = []
+                finally:
+                    db.close()
+                if ready(nodes):
+                    time.sleep(settle)
+                    break
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    return nodes
+
+
+def logged(out: Path, text: str) -> bool:
+    """Whether the run's log holds ``text`` (a node's closing line tells the next node has started)."""
+    log = out / "run.log"
+    return log.is_file() and text in log.read_text()
+
+
+def attempts(out: Path) -> list[dict]:
+    db = sqlite3.connect(out / "runs.sqlite")
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT attempt_id, node, cache_key, cached FROM attempts "
+                                            "ORDER BY attempt_id")]
+    finally:
+        db.close()
