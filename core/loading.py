@@ -21,13 +21,18 @@ def load_with_plugins(task_path: str | Path, out: str | Path | None = None,
     host = load_plugins(disabled=tf.plugins.disable, extra=extra_plugins)
     host.raise_errors()
     registry = build_registry(host)
+    return load_task_with(task_path, registry, out), registry
+
+
+def load_task_with(task_path: str | Path, registry: Registry, out: str | Path | None = None) -> Task:
+    """The validated task, its plugin choices checked against plugins already loaded (``registry``)."""
     task = load_task(task_path, metrics=registry.metrics, output=Path(out).resolve() if out else None)
     where = str(task_path)
     registry.get("policy", task.policy.name, f"{where}: policy.name")
     registry.get("search backend", task.retrieval.name, f"{where}: retrieval.name")
     registry.get("executor", task.executor.name, f"{where}: executor.name")
     check_executor(task, registry, where)
-    return task, registry
+    return task
 
 
 def check_executor(task: Task, registry: Registry, where: str) -> None:

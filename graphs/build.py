@@ -3,6 +3,7 @@ it follows (the default MLE-STAR order, with the replacements and insertions plu
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -144,38 +145,42 @@ class Edge:
     fn: Callable[[dict], Any] | None = None
 
 
-def default_edges(rc) -> dict[str, Edge]:
+def default_edges(context: Callable[[dict], Any] | None) -> dict[str, Edge]:
     """MLE-STAR's first pass (its counts size it), then the anytime loop: ``schedule`` picks the next work item
-    until the search time is spent or nothing is left; routers read the state and the budget (``rc`` may be None
-    when only drawing)."""
-    budget = rc.task.budget if rc is not None else None
+    until the search time is spent or nothing is left; routers read the state and the run's budget through
+    ``context(state)`` (the run context; None when only drawing)."""
 
     def anytime(state: dict) -> bool:
         return state.get("phase") == "anytime"
 
     def fan_out(state: dict) -> list[Send]:
-        return [Send("draft", {"card": card, "index": i}) for i, card in enumerate(state.get("cards", []))]
+        return [Send("draft", {**run_keys(state), "card": card, "index": i})
+                for i, card in enumerate(state.get("cards", []))]
 
     def after_drafts(state: dict) -> str:
         if anytime(state):  # a draft the scheduler asked for was debugged in its own branch
             return "schedule"
+        rc = context(state)
         failed = [a for a in state.get("drafts", {}).values() if a.get("score") is None]
-        if failed and state.get("debug_round", 0) < budget.debug_retries and rc.search_time_left() > 0:
+        if failed and state.get("debug_round", 0) < rc.task.budget.debug_retries and rc.search_time_left() > 0:
             return "debug"
         return "merge"
 
     def after_merge(state: dict) -> str:
-        return "ablate" if budget.outer_steps > 0 and rc.search_time_left() > 0 and state.get("best") else "ensemble"
+        rc = context(state)
+        go = rc.task.budget.outer_steps > 0 and rc.search_time_left() > 0 and state.get("best")
+        return "ablate" if go else "ensemble"
 
     def after_target(state: dict) -> str:
-        if state.get("target") and rc.search_time_left() > 0:
+        if state.get("target") and context(state).search_time_left() > 0:
             return "refine"
         return "schedule" if anytime(state) else "ensemble"
 
     def after_refine(state: dict) -> str:
         if anytime(state):
             return "schedule"
-        more = state.get("outer_step", 0) < budget.outer_steps
+        rc = context(state)
+        more = state.get("outer_step", 0) < rc.task.budget.outer_steps
         return "ablate" if more and rc.search_time_left() > 0 else "ensemble"
 
     def after_schedule(state: dict):
@@ -185,7 +190,8 @@ def default_edges(rc) -> dict[str, Edge]:
         item = work["item"]
         if item["kind"] == "draft":
             card = next(c for c in state.get("cards", []) if c["name"] == item["card"])
-            return [Send("draft", {"card": card, "index": len(state.get("drafts", {})), "phase": "anytime"})]
+            return [Send("draft", {**run_keys(state), "card": card, "index": len(state.get("drafts", {})),
+                                   "phase": "anytime"})]
         return {"refine": "ablate", "ensemble": "ensemble"}[item["kind"]]
 
     return {
@@ -203,19 +209,37 @@ def default_edges(rc) -> dict[str, Edge]:
     }
 
 
-def wire(topo: Topology, rc) -> dict[str, Edge]:
+def run_keys(state: dict) -> dict:
+    """What names the run in a state (the task.yaml and output folder of a graph that serves many tasks): a Send
+    branch's own state carries it too, so the branch finds its run."""
+    return {k: state[k] for k in ("task", "out") if k in state}
+
+
+def wire(topo: Topology, context: Callable[[dict], Any] | None) -> dict[str, Edge]:
     """Default edges with each inserted node spliced in behind its ``after`` node."""
-    edges = default_edges(rc)
+    edges = default_edges(context)
     for ins in topo.inserted:
         edges[ins.slot] = edges[ins.after]
         edges[ins.after] = Edge("fixed", (ins.slot,))
     return edges
 
 
-def build_graph(rc, topo: Topology | None = None) -> StateGraph:
-    """The uncompiled graph for one run context: compile it with a checkpointer, or add it to a parent graph."""
-    topo = topo or plan_topology(rc.registry, rc.task)
-    return _assemble(topo, wire(topo, rc), lambda placed: _timed(placed.slot, placed.spec.make(rc), rc))
+def build_graph(rc=None, topo: Topology | None = None, *, contexts=None) -> StateGraph:
+    """The uncompiled graph: compile it with a checkpointer, or add it to a parent graph.
+
+    Bound to one run (``rc``, a RunContext), or serving any task: then each run's input state names its task.yaml
+    (``task``; ``out`` overrides its output folder) and ``contexts`` (graphs.runner.RunContexts: the plugins the
+    graph was built with) gives each run its context when its first node runs."""
+    if rc is not None:
+        def context(state: dict):
+            return rc
+        registry, task = rc.registry, rc.task
+    else:
+        if contexts is None:
+            raise TypeError("build_graph needs a run context (rc) or, for a graph that serves any task, contexts")
+        context, registry, task = contexts.get, contexts.registry, None
+    topo = topo or plan_topology(registry, task)
+    return _assemble(topo, wire(topo, context), lambda placed: _timed(placed.slot, placed.spec.make, context))
 
 
 def _assemble(topo: Topology, edges: dict[str, Edge], make: Callable[[Placed], Callable]) -> StateGraph:
@@ -231,9 +255,19 @@ def _assemble(topo: Topology, edges: dict[str, Edge], make: Callable[[Placed], C
     return graph
 
 
-def _timed(name: str, fn: Callable[[dict], dict], rc) -> Callable[[dict], dict]:
-    """Adds the node's seconds to the state, saves the budget clock, and tells embedding apps what happened."""
+def _timed(name: str, make: Callable[[Any], Callable[[dict], dict]], context: Callable[[dict], Any]
+           ) -> Callable[[dict], dict]:
+    """The node for slot ``name``: built by its plugin for the run's context when the run first reaches it; it adds
+    the node's seconds to the state, saves the budget clock, and tells embedding apps what happened."""
+    built: dict[int, tuple[Any, Callable[[dict], dict]]] = {}  # id(run context) -> (context, node function)
+    lock = threading.Lock()  # parallel branches (drafts) reach a node at once
+
     def node(state: dict) -> dict:
+        rc = context(state)
+        with lock:
+            if id(rc) not in built:
+                built[id(rc)] = (rc, make(rc))  # the context is kept with it, so its id is not reused
+            fn = built[id(rc)][1]
         emit({"event": "node_start", "node": name})
         started = time.monotonic()
         update = fn(state) or {}

@@ -22,17 +22,21 @@ from core.task import Task
 
 @dataclass
 class Clock:
-    """Wall-clock budget that survives a resume: seconds already spent before are read from ``path``. It starts
-    when it is first read (the graph's first node), not when it is built: an app may build a run long before."""
+    """Wall-clock budget that survives a resume: seconds run ``run_id`` already spent are read from ``path`` (what
+    another run left there does not count). It starts when it is first read (the graph's first node), not when it
+    is built: an app may build a run long before."""
 
     total: float
     path: Path | None = None
+    run_id: str = ""
     started: float | None = None
     before: float = 0.0
 
     def __post_init__(self) -> None:
         if self.path is not None and self.path.is_file():
-            self.before = float(json.loads(self.path.read_text()).get("elapsed", 0.0))
+            saved = json.loads(self.path.read_text())
+            if saved.get("run_id") == self.run_id:
+                self.before = float(saved.get("elapsed", 0.0))
 
     def elapsed(self) -> float:
         if self.started is None:
@@ -44,7 +48,7 @@ class Clock:
 
     def save(self) -> None:
         if self.path is not None:
-            write_atomic(self.path, json.dumps({"elapsed": self.elapsed()}))
+            write_atomic(self.path, json.dumps({"elapsed": self.elapsed(), "run_id": self.run_id}))
 
 
 @dataclass

@@ -7,17 +7,19 @@ import fcntl
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.config import get_config
 from loguru import logger
 
 from core.dataprep import prepare_data
 from core.errors import TaskError, UserError
-from core.loading import load_with_plugins
+from core.loading import installed_registry, load_task_with, load_with_plugins
 from core.files import write_atomic
 from core.logs import setup_logging
 from core.registry import Registry
@@ -53,7 +55,7 @@ def make_context(task: Task, registry: Registry, run_id: str, store: RunStore) -
     executor = build("executor", task.executor, "executor", out_dir=task.output, store=store, run_id=run_id)
     check_isolation(task, policy, executor)
     search = build("search backend", task.retrieval, "retrieval", cache_dir=task.output / "cache" / "search")
-    clock = Clock(task.budget.total_seconds, task.output / "clock.json")
+    clock = Clock(task.budget.total_seconds, task.output / "clock.json", run_id)
     workers = getattr(getattr(executor, "options", None), "workers", 1)
     return RunContext(task=task, registry=registry, metric=metric, data=data, policy=policy, fallback=fallback,
                       executor=executor, store=store, search=search, run_id=run_id, clock=clock, workers=workers)
@@ -121,8 +123,7 @@ def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, sh
     if resume:
         run_id = previous["run_id"]
     else:
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-        (out / "clock.json").unlink(missing_ok=True)
+        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]  # a new run id: the clock starts at zero
     write_atomic(run_file, json.dumps({"run_id": run_id, "status": "running", "task": str(task.source)}))
     store = RunStore(out / "runs.sqlite")
     store.start_run(run_id, task.name, task_type=task.task_type, metric=task.metric,
@@ -163,13 +164,48 @@ def _run_task(task: Task, registry: Registry, *, resume: bool, verbose: bool, sh
     return 0 if ok else 1
 
 
-def open_run(task_path: str | Path, out: str | Path | None = None) -> RunContext:
-    """For embedding apps: load task.yaml with the installed plugins and build a new run's context (its budget
-    clock starts when the graph first reads it; time an earlier run spent in the folder does not count)."""
-    task, registry = load_with_plugins(task_path, out)
+def open_run(task_path: str | Path, out: str | Path | None = None, *, registry: Registry | None = None,
+             run_id: str | None = None) -> RunContext:
+    """For embedding apps: load task.yaml (with the installed plugins, or those of ``registry``) and build a run's
+    context. Its budget clock starts when the graph first reads it. A new ``run_id`` (the default) starts the clock
+    at zero; the run_id of a run the folder holds carries on with the time it spent."""
+    if registry is None:
+        task, registry = load_with_plugins(task_path, out)
+    else:
+        task = load_task_with(task_path, registry, out)
+        if task.plugins.disable:
+            raise TaskError(f"{task_path}: plugins.disable: this graph was built with the plugins it has; block "
+                            f"plugins with MLESTAR_DISABLE_PLUGINS when building it, or run the task with core.run")
     task.output.mkdir(parents=True, exist_ok=True)
-    (task.output / "clock.json").unlink(missing_ok=True)
-    run_id = "embedded-" + uuid.uuid4().hex[:6]
+    run_id = run_id or "embedded-" + uuid.uuid4().hex[:6]
     store = RunStore(task.output / "runs.sqlite")
     store.start_run(run_id, task.name, task_type=task.task_type, metric=task.metric)
     return make_context(task, registry, run_id, store)
+
+
+class RunContexts:
+    """The runs of a graph that serves any task (``build_graph(contexts=RunContexts())``): a run's context is built
+    when its first node runs, from the task.yaml its input state names, and kept per LangGraph thread, so a thread
+    resumed by a new process (its checkpointer's) carries on with the same run id and budget clock."""
+
+    def __init__(self, registry: Registry | None = None, default_task: str | Path | None = None) -> None:
+        self.registry = registry or installed_registry()
+        self.default_task = default_task  # for a run whose input names none (LangGraph Studio's empty input)
+        self._runs: dict[tuple, RunContext] = {}
+        self._lock = threading.Lock()
+
+    def get(self, state: dict) -> RunContext:
+        task_path = state.get("task") or self.default_task
+        if not task_path:
+            raise TaskError("the graph's input names no task: invoke it with {'task': 'path/to/task.yaml'} "
+                            "(and 'out' for another output folder)")
+        try:
+            thread = (get_config().get("configurable") or {}).get("thread_id")
+        except RuntimeError:  # called outside a graph run
+            thread = None
+        key = (str(thread), str(task_path), str(state.get("out") or ""))
+        with self._lock:
+            if key not in self._runs:
+                self._runs[key] = open_run(task_path, state.get("out"), registry=self.registry,
+                                           run_id=f"thread-{thread}" if thread is not None else None)
+            return self._runs[key]

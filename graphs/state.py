@@ -33,6 +33,8 @@ class Attempt(TypedDict, total=False):
 
 
 class RunState(TypedDict, total=False):
+    task: str  # the task.yaml of this run, for a graph that serves any task (graphs.build.build_graph(contexts=))
+    out: str  # its output folder, when not task.yaml's
     cards: list[dict]  # model cards (core.cards.ModelCard dumps)
     drafts: Annotated[dict[str, Attempt], merge_dicts]  # card index -> its (possibly debugged) solution
     debug_round: int

@@ -1,6 +1,7 @@
 """The graph factory that ``langgraph.json`` names, for the LangGraph CLI and Studio.
 
-The task comes from ``MLESTAR_TASK`` (default: the bundled penguins example); the server supplies the checkpointer.
+One graph serves any task: the input names it (``{"task": "path/to/task.yaml", "out": "..."}``); an empty input
+runs ``MLESTAR_TASK`` (default: the bundled penguins example). The server supplies the checkpointer.
 """
 
 from __future__ import annotations
@@ -9,11 +10,10 @@ import os
 from pathlib import Path
 
 from graphs.build import build_graph
-from graphs.runner import open_run
+from graphs.runner import RunContexts
 
 DEFAULT_TASK = Path(__file__).resolve().parent.parent / "examples" / "penguins" / "task.yaml"
 
 
 def make_graph(config: dict | None = None):
-    rc = open_run(os.environ.get("MLESTAR_TASK", str(DEFAULT_TASK)), os.environ.get("MLESTAR_OUT"))
-    return build_graph(rc).compile()
+    return build_graph(contexts=RunContexts(default_task=os.environ.get("MLESTAR_TASK", str(DEFAULT_TASK)))).compile()

@@ -37,10 +37,12 @@ def core_run(*args: str, **kw) -> subprocess.CompletedProcess:
                           timeout=900, **kw)
 
 
-def kill_when(task: Path, out: Path, ready, settle: float = 0.0, args: tuple[str, ...] = ()) -> list[str]:
-    """Start a run (``args``: more CLI arguments, e.g. --resume), SIGKILL it (its whole process group) once
-    ``ready(nodes of its attempts so far)``, and return those nodes; fails when the run ends first."""
-    proc = subprocess.Popen([sys.executable, "-m", "core.run", str(task), *args], cwd=ROOT,
+def kill_when(task: Path, out: Path, ready, settle: float = 0.0, args: tuple[str, ...] = (),
+              command: tuple[str, ...] = ("-m", "core.run")) -> list[str]:
+    """Start a run (``python command task args``: the CLI by default; ``args`` e.g. --resume), SIGKILL it (its
+    whole process group) once ``ready(nodes of its attempts so far)``, and return those nodes; fails when the run
+    ends first."""
+    proc = subprocess.Popen([sys.executable, *command, str(task), *args], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline, nodes = time.time() + 300, []
     try:

@@ -19,7 +19,7 @@ from core.sandbox import bwrap_works
 from core.submission import submission_problems
 from graphs.build import describe_topology
 from graphs.runner import run_task
-from pipeline_runs import EXAMPLES, ROOT, core_run, kill_when, task_copy
+from pipeline_runs import EXAMPLES, ROOT, attempts, core_run, kill_when, task_copy
 
 pytestmark = pytest.mark.slow
 
@@ -126,24 +126,54 @@ def test_an_exhausted_budget_skips_to_the_submission_and_still_writes_a_valid_on
     assert not submission_problems(out / "submission.csv", out / "data" / "full" / "sample_submission.csv", "id")
 
 
-def test_the_compiled_graph_runs_as_a_subgraph_node_of_another_langgraph_app(tmp_path):
+def embed_example():
     sys.path.insert(0, str(EXAMPLES))
     try:
         import embed
     finally:
         sys.path.remove(str(EXAMPLES))
-    task = task_copy(tmp_path, "penguins", models=2, plans=1, outer_steps=0, ensemble_rounds=0, total_seconds=300)
-    app = embed.build_parent(task)
-    events, final = [], {}
-    for namespace, mode, chunk in app.stream({}, stream_mode=["custom", "values"], subgraphs=True):
-        if mode == "custom":
-            events.append((namespace, chunk))
-        elif not namespace:
-            final = chunk
-    assert final["summary"].startswith("agent finished: ok")
-    assert final["final"]["score"] > 0.8
-    # the subgraph's progress reaches the parent as custom events, tagged with the subgraph's namespace
-    assert any(ns and ns[0].startswith("agent") and e.get("node") == "submit" for ns, e in events)
+    return embed
+
+
+def test_one_compiled_app_runs_the_agent_as_a_subgraph_for_each_task_its_input_names(tmp_path):
+    app = embed_example().build_parent()  # compiled once, before any task is known
+    small = dict(models=2, plans=1, outer_steps=0, ensemble_rounds=0, total_seconds=300)
+    for example, floor in (("penguins", 0.8), ("biopsy-mlebench", 0.9)):
+        task = task_copy(tmp_path / example, example, **small)
+        events, final = [], {}
+        for namespace, mode, chunk in app.stream({"task": str(task)}, stream_mode=["custom", "values"],
+                                                 subgraphs=True):
+            if mode == "custom":
+                events.append((namespace, chunk))
+            elif not namespace:
+                final = chunk
+        assert final["summary"].startswith("agent finished: ok")
+        assert final["final"]["score"] > floor
+        assert (tmp_path / example / "out" / "submission.csv").is_file()  # each task's own output folder
+        # the subgraph's progress reaches the parent as custom events, tagged with the subgraph's namespace
+        assert any(ns and ns[0].startswith("agent") and e.get("node") == "submit" for ns, e in events)
+
+
+def test_an_embedding_app_killed_mid_run_carries_on_from_its_own_sqlite_checkpoints_without_rerunning_a_script(
+        tmp_path):
+    task = task_copy(tmp_path, "penguins", models=3, plans=2, outer_steps=1, ensemble_rounds=1, total_seconds=300)
+    out = tmp_path / "out"
+    app = ("examples/embed.py",)
+    cli = ("--checkpoints", str(tmp_path / "parent.sqlite"), "--thread", "t1")
+    nodes = kill_when(task, out, lambda n: n.count("draft") >= 3 and "merge" in n, args=cli, command=app)
+    assert "ablate" not in nodes
+
+    again = subprocess.run([sys.executable, *app, str(task), *cli], cwd=ROOT, capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.strip().splitlines()[-1].startswith("agent finished: ok")
+    rows = attempts(out)
+    ran = [r["cache_key"] for r in rows if not r["cached"]]
+    assert len(ran) == len(set(ran)), "a script that had finished before the kill ran again"
+    assert sum(r["node"] == "draft" and not r["cached"] for r in rows) == 3
+    assert {"ablate", "refine", "ensemble", "submit"} <= {r["node"] for r in rows}
+    store = sqlite3.connect(out / "runs.sqlite")
+    assert [r for (r,) in store.execute("SELECT run_id FROM runs")] == ["thread-t1"]  # one run, carried on
 
 
 class BrokenPolicyPlugin:

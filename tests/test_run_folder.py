@@ -12,9 +12,12 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
-from graphs.runner import open_run, output_lock
+from core.errors import TaskError
+from graphs.build import build_graph
+from graphs.runner import RunContexts, open_run, output_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,3 +60,19 @@ def test_a_new_embedded_run_into_an_old_folder_gets_its_whole_budget_from_its_fi
     rc = open_run(task)
     time.sleep(1.0)  # an app may build the run long before it runs the graph
     assert rc.clock.left() > 299.0
+
+
+def test_a_graph_that_serves_any_task_refuses_an_input_that_names_none_in_one_line():
+    graph = build_graph(contexts=RunContexts()).compile()
+    with pytest.raises(TaskError, match=r"^the graph's input names no task: invoke it with \{'task'"):
+        graph.invoke({})
+
+
+def test_a_thread_carried_on_keeps_its_clock_and_a_new_one_starts_at_zero(tmp_path):
+    task = penguins(tmp_path, total_seconds=300)
+    first = open_run(task, run_id="thread-a")
+    first.clock.before = 100.0
+    first.clock.save()
+
+    assert open_run(task, run_id="thread-a").clock.elapsed() >= 100.0  # the same thread, resumed
+    assert open_run(task, run_id="thread-b").clock.elapsed() < 5.0
