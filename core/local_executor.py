@@ -7,12 +7,16 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from core import sandbox
+from core.local_llm import cache_root
 from core.executor import SCRIPT_NAME, Executor, ExecutorOptions, RunRequest, RunResult, Status, parse_score
 
 PROCESS_SIGNS = ("can't start new thread", "fork: Resource temporarily unavailable",
@@ -36,28 +40,54 @@ class LocalExecutor(Executor):
     def execute(self, request: RunRequest, workdir: Path) -> RunResult:
         if workdir.exists():
             shutil.rmtree(workdir)  # a run killed half-way left this; start it clean
-        (workdir / "tmp").mkdir(parents=True)
-        (workdir / SCRIPT_NAME).write_text(request.code)
-        run = self._spawn([sys.executable, SCRIPT_NAME], workdir, [(Path(request.input_dir), workdir / "input")],
-                          request.timeout)
+        workdir.mkdir(parents=True)
+        with self._site(workdir) as site:
+            (site / "tmp").mkdir()
+            (site / SCRIPT_NAME).write_text(request.code)
+            run = self._spawn([sys.executable, SCRIPT_NAME], site, [(Path(request.input_dir), site / "input")],
+                              request.timeout)
         result = self._result(run, workdir, request.timeout, run.stdout_tail, run.stderr_tail, run.seconds)
         result.reported_score = parse_score(run.stdout_text)  # the score line may sit before a long output's tail
         return result
+
+    @contextmanager
+    def _site(self, workdir: Path) -> Iterator[Path]:
+        """Where a run's files are made. Under bubblewrap, the run's own folder: the script sees nothing else.
+        Without it, a scratch folder outside the output folder, with copies of its inputs: no relative path from
+        the script's folder, or from its input's, leads to the framework's validation truth, the task's private
+        files or the other runs; what the run wrote is moved into its folder afterwards."""
+        if self.isolated:
+            yield workdir
+            return
+        # in mlestar's own cache folder, not the shared temp folder: near it, only other runs' scratch folders
+        base = cache_root() / "scratch"
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError:  # a home folder it cannot write to
+            base = Path(tempfile.gettempdir())
+        site = Path(tempfile.mkdtemp(prefix="mlestar-run-", dir=base))
+        try:
+            yield site
+            for entry in site.iterdir():
+                shutil.move(str(entry), str(workdir / entry.name))
+        finally:
+            shutil.rmtree(site, ignore_errors=True)
 
     def execute_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> list[RunResult]:
         """All folds in one process, one after another (``FOLD_RUNNER``): the libraries a script imports, which
         on small data take longer than its fits, are imported once. The request's timeout bounds all of them, so
         a run never outlasts the time the search gave it."""
-        dirs = [workdir / f"fold{k}" for k in range(len(folds))]
-        for d in dirs:
-            (d / "tmp").mkdir(parents=True)
-            (d / SCRIPT_NAME).write_text(request.code)
-        (workdir / FOLD_RUNNER_NAME).write_text(FOLD_RUNNER)
-        (workdir / "tmp").mkdir(exist_ok=True)
+        names = [f"fold{k}" for k in range(len(folds))]
+        dirs = [workdir / name for name in names]
         timeout = request.timeout
-        with self._slots:
-            run = self._spawn([sys.executable, FOLD_RUNNER_NAME, *map(str, dirs)], workdir,
-                              [(Path(f), d / "input") for f, d in zip(folds, dirs)], timeout)
+        with self._slots, self._site(workdir) as site:
+            for name in names:
+                (site / name / "tmp").mkdir(parents=True)
+                (site / name / SCRIPT_NAME).write_text(request.code)
+            (site / FOLD_RUNNER_NAME).write_text(FOLD_RUNNER)
+            (site / "tmp").mkdir(exist_ok=True)
+            run = self._spawn([sys.executable, FOLD_RUNNER_NAME, *(str(site / n) for n in names)], site,
+                              [(Path(f), site / name / "input") for f, name in zip(folds, names)], timeout)
         outs, errs = _by_fold(run.stdout_text, len(folds)), _by_fold(run.stderr_tail, len(folds))
         reached = max((k for k in range(len(folds)) if outs[k] is not None or errs[k] is not None), default=0)
         results = []
@@ -79,9 +109,10 @@ class LocalExecutor(Executor):
             for _, mount in inputs:
                 mount.mkdir()
             cmd = sandbox.isolated_command(cmd, workdir, [(src.resolve(), mount) for src, mount in inputs])
-        else:
+        else:  # copies (hard links where it can): a link to the data folder would name the path to the truth
             for src, mount in inputs:
-                mount.symlink_to(src.resolve(), target_is_directory=True)
+                shutil.copytree(src.resolve(), mount, copy_function=_link_or_copy)
+        given = sandbox.folder_bytes(workdir)  # the inputs' copies are not what the run wrote
         env = sandbox.minimal_env(workdir, self.threads, self.options.env)
         cap_processes = (sandbox.ProcessCap(self.options.max_processes, f"{os.getpid()}-{workdir.name}")
                          if self.options.max_processes else None)
@@ -104,7 +135,7 @@ class LocalExecutor(Executor):
                     proc.wait(timeout=min(DISK_POLL, left))
                     break
                 except subprocess.TimeoutExpired:
-                    if cap is not None and sandbox.folder_bytes(workdir) > cap:
+                    if cap is not None and sandbox.folder_bytes(workdir) - given > cap:
                         over_disk = True
                         break
         finally:
@@ -113,9 +144,13 @@ class LocalExecutor(Executor):
         too_many = cap_processes is not None and cap_processes.hit()
         if cap_processes is not None:
             cap_processes.close()  # kills what left the process group too, before its files are looked at
-        if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or sandbox.folder_bytes(workdir) > cap):
+        written = sandbox.folder_bytes(workdir) - given
+        if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or written > cap):
             over_disk = True
             _clear_outputs(workdir)
+        if not self.isolated:
+            for _, mount in inputs:
+                shutil.rmtree(mount, ignore_errors=True)
         for r in readers:
             # a process that left the group (setsid) may still hold the pipe; keep what arrived and move on
             r.join(timeout=5)
@@ -208,6 +243,13 @@ def _clear_outputs(workdir: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _link_or_copy(src: str, dest: str) -> None:
+    try:
+        os.link(src, dest)
+    except OSError:  # another file system
+        shutil.copy2(src, dest)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -394,6 +394,40 @@ def test_with_bwrap_a_script_cannot_read_files_outside_its_folder(where, tmp_pat
     assert result.stdout_tail.strip() == "unreadable: FileNotFoundError"
 
 
+WALK_FOR_SECRETS = """\
+    import os
+
+    def below(root, depth):
+        for folder, dirs, files in os.walk(root):
+            if folder[len(root):].count(os.sep) >= depth:
+                dirs[:] = []
+            yield from (os.path.join(folder, f) for f in files)
+
+    found = set()
+    for start in (os.getcwd(), os.path.realpath("input")):
+        for up in range(3):  # the start, its parent, its grandparent: two levels down from each
+            root = os.path.abspath(os.path.join(start, *[".."] * up))
+            found |= {p for p in below(root, 2) if os.path.basename(p) in ("valid_truth.csv", "answers.csv")}
+    print("found:", sorted(found))
+    print("Final Validation Performance: 0")
+"""
+
+
+def test_without_isolation_no_relative_walk_from_the_script_or_its_input_reaches_the_truth(tmp_path, inputs, executor):
+    # What a run folder used to sit next to: the framework's validation truth, the task's private answers. (Not a
+    # sandbox: a script that searches the whole disk finds what its user can read; bubblewrap is the answer to it.)
+    (tmp_path / "out" / "data").mkdir(parents=True)
+    (tmp_path / "out" / "data" / "valid_truth.csv").write_text("id,species\n1000,setosa\n")
+    (tmp_path / "answers.csv").write_text("id,species\n1000,setosa\n")
+
+    result = executor(isolation="none").run(request(WALK_FOR_SECRETS, inputs, check_submission=False))
+
+    assert result.status == Status.OK, result.error_tail
+    assert result.stdout_tail.splitlines()[0] == "found: []"
+    assert result.workdir.parent == tmp_path / "out" / "runs" and (result.workdir / "stdout.txt").is_file()
+    assert not (result.workdir / "input").exists()  # the inputs' copies went with the scratch folder
+
+
 def test_with_bwrap_the_input_files_are_readable_but_read_only(inputs, executor):
     code = """\
         print("train rows:", sum(1 for _ in open("input/train.csv")) - 1)
