@@ -76,6 +76,9 @@ class RunResult:
     cached: bool = False
     attempt_id: int | None = None
     folds: int = 1  # runs behind this result: one per fold of a cross-validated input folder (seconds are summed)
+    # seconds before the first fold's script began, when one process ran every fold (imports paid once): a run of
+    # its own pays them again; 0 when each fold paid its own
+    startup: float = 0.0
     timeout: float | None = None  # the limit it ran under (a timed-out result is retried with a longer one)
     digests: dict[str, str] = field(default_factory=dict)  # sha256 of its script and outputs, checked before reuse
 
@@ -253,7 +256,7 @@ class Executor:
         failed = next((r for r in results if not r.ok), None)
         if failed is not None:
             failed.message = f"fold {results.index(failed) + 1} of {len(folds)}: {failed.error_tail}"
-            failed.seconds, failed.folds = seconds, len(folds)
+            failed.seconds, failed.folds, failed.startup = seconds, len(folds), results[0].startup
             return failed
         for name in (VAL_PREDICTIONS, SUBMISSION):
             parts = [r.workdir / name for r in results]
@@ -264,12 +267,10 @@ class Executor:
             except Exception as exc:  # noqa: BLE001 - whatever the script wrote
                 return RunResult(status=Status.ERROR, seconds=seconds, workdir=workdir, folds=len(folds),
                                  message=f"the folds' {name} files cannot be merged: {type(exc).__name__}: {exc}")
-            tmp = workdir / (name + ".tmp")
-            merged.to_csv(tmp, index=False)
-            tmp.replace(workdir / name)
+            write_atomic(workdir / name, merged.to_csv(index=False))
         reported = [r.reported_score for r in results]
         first = results[0]
-        return RunResult(status=Status.OK, seconds=seconds, workdir=workdir, folds=len(folds),
+        return RunResult(status=Status.OK, seconds=seconds, workdir=workdir, folds=len(folds), startup=first.startup,
                          reported_score=None if None in reported else sum(reported) / len(reported),
                          stdout_tail=first.stdout_tail, stderr_tail=first.stderr_tail, returncode=first.returncode)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -88,12 +89,16 @@ class LocalExecutor(Executor):
             (site / "tmp").mkdir(exist_ok=True)
             run = self._spawn([sys.executable, FOLD_RUNNER_NAME, *(str(site / n) for n in names)], site,
                               [(Path(f), site / name / "input") for f, name in zip(folds, names)], timeout)
-        outs, errs = _by_fold(run.stdout_text, len(folds)), _by_fold(run.stderr_tail, len(folds))
+        (outs, starts), (errs, _) = _by_fold(run.stdout_text, len(folds)), _by_fold(run.stderr_tail, len(folds))
         reached = max((k for k in range(len(folds)) if outs[k] is not None or errs[k] is not None), default=0)
+        timed = _fold_seconds(starts, run.began, run.began + run.seconds)
+        startup, each = timed if timed else (0.0, [run.seconds / len(folds)] * len(folds))
         results = []
         for k, d in enumerate(dirs):
             if k < reached or (k == reached and run.returncode == 0 and not run.timed_out):
-                results.append(RunResult(status=Status.OK, seconds=run.seconds / len(folds), workdir=d,
+                # the start-up is paid once, by fold 1: a run of its own pays it again (see RunResult.startup)
+                results.append(RunResult(status=Status.OK, seconds=each[k] + (startup if k == 0 else 0.0),
+                                         workdir=d, startup=startup if k == 0 else 0.0,
                                          stdout_tail=(outs[k] or "")[-4000:], stderr_tail=(errs[k] or "")[-4000:],
                                          returncode=0, reported_score=parse_score(outs[k] or "")))
             elif k == reached:  # the fold that failed (or was running when the time ran out)
@@ -116,7 +121,7 @@ class LocalExecutor(Executor):
         env = sandbox.minimal_env(workdir, self.threads, self.options.env)
         cap_processes = (sandbox.ProcessCap(self.options.max_processes, f"{os.getpid()}-{workdir.name}")
                          if self.options.max_processes else None)
-        started = time.monotonic()
+        started, began = time.monotonic(), time.time()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
                                 preexec_fn=sandbox.limit_resources(self.options.memory_mb, self.options.disk_mb,
@@ -156,7 +161,7 @@ class LocalExecutor(Executor):
             r.join(timeout=5)
         stdout = readers[0].tail()
         return _Run(returncode=proc.returncode, timed_out=timed_out, over_disk=over_disk, too_many=too_many,
-                    seconds=time.monotonic() - started,
+                    seconds=time.monotonic() - started, began=began,
                     stdout_text=readers[0].text() + "\n" + stdout, stdout_tail=stdout, stderr_tail=readers[1].tail())
 
     def _result(self, run: "_Run", workdir: Path, timeout: float, stdout: str, stderr: str,
@@ -188,24 +193,28 @@ class _Run:
     over_disk: bool
     too_many: bool  # the process cap refused a fork or thread (known where a cgroup holds the run)
     seconds: float
+    began: float  # wall-clock time the process started
     stdout_text: str  # what was kept of stdout, with its tail
     stdout_tail: str
     stderr_tail: str
 
 
 FOLD_RUNNER_NAME = "run_folds.py"
-FOLD_MARK = "=== mlestar: fold {} ==="
+FOLD_MARK = "=== mlestar: fold {} at {} ==="  # the fold and the wall-clock time it started
+FOLD_LINE = re.compile(r"^=== mlestar: fold (\d+) at ([\d.]+) ===$")
 # Runs solution.py in each fold folder in turn, in this one process; a marker line on stdout and stderr opens each
 # fold's output. A fold that raises ends the process with its traceback, as a script of its own would.
 FOLD_RUNNER = f'''import gc
 import os
 import runpy
 import sys
+import time
 
 for k, folder in enumerate(sys.argv[1:]):
     os.chdir(folder)
+    started = "%.3f" % time.time()
     for stream in (sys.stdout, sys.stderr):
-        print("{FOLD_MARK}".format(k), file=stream, flush=True)
+        print("{FOLD_MARK}".format(k, started), file=stream, flush=True)
     try:
         runpy.run_path("solution.py", run_name="__main__")
     except SystemExit as exc:
@@ -215,19 +224,33 @@ for k, folder in enumerate(sys.argv[1:]):
 '''
 
 
-def _by_fold(text: str, folds: int) -> list[str | None]:
-    """Each fold's part of a fold runner's output (None: the output shows no marker for that fold)."""
+def _by_fold(text: str, folds: int) -> tuple[list[str | None], list[float | None]]:
+    """Each fold's part of a fold runner's output (None: the output shows no marker for that fold), and the
+    wall-clock time each fold started."""
     parts: list[str | None] = [None] * folds
+    starts: list[float | None] = [None] * folds
     current = None
     for line in text.splitlines(keepends=True):
-        for k in range(folds):
-            if line.strip() == FOLD_MARK.format(k):
-                current, parts[k] = k, ""
-                break
-        else:
-            if current is not None:
-                parts[current] += line
-    return parts
+        mark = FOLD_LINE.match(line.strip())
+        if mark and int(mark[1]) < folds:
+            current = int(mark[1])
+            parts[current], starts[current] = "", float(mark[2])
+        elif current is not None:
+            parts[current] += line
+    return parts, starts
+
+
+def _fold_seconds(starts: list[float | None], began: float, ended: float) -> tuple[float, list[float]] | None:
+    """The start-up and each fold's seconds, from when each fold began (None when one never began or the clocks
+    disagree). The start-up is what came before fold 1 plus what fold 1 took beyond the others' mean: its script
+    imported the libraries, the later folds found them loaded."""
+    if any(t is None for t in starts) or not began <= starts[0] <= ended:
+        return None
+    bounds = [*starts, ended]
+    each = [max(0.0, bounds[k + 1] - bounds[k]) for k in range(len(starts))]
+    first_extra = max(0.0, each[0] - sum(each[1:]) / len(each[1:])) if len(each) > 1 else 0.0
+    each[0] -= first_extra
+    return starts[0] - began + first_extra, each
 
 
 DISK_POLL = 0.5  # seconds between looks at a running script's folder size

@@ -133,7 +133,7 @@ def scored(rc: RunContext, job: Job, result: RunResult) -> Attempt:
     attempt = Attempt(id=result.attempt_id, node=job.node, code=job.code, plan=job.plan, parent=job.parent,
                       status=status.value, score=score, reported=result.reported_score,
                       message=message[-1500:] if score is None else "", workdir=str(result.workdir),
-                      seconds=round(result.seconds, 3), folds=result.folds, label=job.label, holdout=holdout)
+                      seconds=round(result.seconds, 3), folds=result.folds, startup=round(result.startup, 3), label=job.label, holdout=holdout)
     shown = f"{score:.5g}" if score is not None else status.value
     logger.debug(f"{job.label}: {shown} in {result.seconds:.1f}s{' (cached)' if result.cached else ''}")
     return attempt

@@ -28,6 +28,7 @@ class Attempt(TypedDict, total=False):
     workdir: str
     seconds: float  # summed over its runs (one per fold when the search cross-validates)
     folds: int  # how many runs those were
+    startup: float  # of those seconds, what one process running every fold paid once (imports): see final_estimate
     label: str  # a short name for reports: the model card, "merge 2", "refine t1 k3", ...
     members: list  # for an ensemble: the attempts it combines (rerun on all rows before the submission)
 

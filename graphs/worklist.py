@@ -175,16 +175,22 @@ def more_cards(rc: RunContext, state: dict, extra: int = 8) -> list[dict]:
 
 
 def final_estimate(rc: RunContext, state: dict) -> float | None:
-    """Seconds the final rerun of the best solution on every labelled row should take: one of its search runs
-    (each member's, run ``workers`` at a time, then the ensemble script) scaled by how many more rows it fits."""
+    """Seconds the final rerun of the best solution on every labelled row should take: each script's start-up
+    (imports) plus its fit on one fold scaled by how many more rows it fits, members ``workers`` at a time, then
+    the ensemble script as it ran in the search."""
     best = state.get("best")
     if not best or best.get("seconds") is None:
         return None
     ctx = rc.ctx
     members = best.get("members") or []
-    folds = max(1, (members[0] if members else best).get("folds") or 1)
-    search_rows = min(ctx.n_train, rc.task.budget.search_rows) * ((folds - 1) / folds if folds > 1 else 1.0)
-    rows = (ctx.n_train + ctx.n_valid) / max(1.0, search_rows)
-    fits = (sum(m.get("seconds") or 0.0 for m in members) / max(1, rc.workers) if members
-            else best["seconds"]) / folds
-    return rows * fits + (best["seconds"] if members else 0.0)
+
+    def alone(a: dict) -> float:
+        folds = max(1, a.get("folds") or 1)
+        startup = min(a.get("startup") or 0.0, a.get("seconds") or 0.0)
+        search_rows = min(ctx.n_train, rc.task.budget.search_rows) * ((folds - 1) / folds if folds > 1 else 1.0)
+        rows = (ctx.n_train + ctx.n_valid) / max(1.0, search_rows)
+        return startup + rows * ((a.get("seconds") or 0.0) - startup) / folds
+
+    if not members:
+        return alone(best)
+    return sum(alone(m) for m in members) / max(1, rc.workers) + best["seconds"]

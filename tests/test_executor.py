@@ -356,6 +356,25 @@ def test_the_local_executor_runs_the_folds_in_one_process_so_libraries_are_impor
     assert seen == ["folds seen 1", "folds seen 2", "folds seen 3"]
 
 
+def test_folds_in_one_process_record_the_start_up_they_paid_once_apart_from_each_folds_fit(folded, executor):
+    # A first import that takes 1.5 s and a fit of 0.3 s per fold: a run of its own costs both, so the final
+    # full-data run must be estimated from the start-up plus one fold's fit, not from a third of the total.
+    code = FOLD_SCRIPT.replace("import pandas as pd", "import pandas as pd\nimport sys, time\n"
+                               "if 'slow_import_done' not in sys.modules:\n"
+                               "    time.sleep(1.5)\n"
+                               "    sys.modules['slow_import_done'] = sys\n"
+                               "time.sleep(0.3)")
+    run = executor(workers=2)
+    result = run.run(request(code, folded))
+    alone = run.run(request(code, folded / "folds" / "0"))  # the same script, as a run of its own
+
+    assert result.status == alone.status == Status.OK, result.error_tail
+    assert result.startup > 1.5  # the slow import and the libraries' own
+    estimate = result.startup + (result.seconds - result.startup) / result.folds
+    assert 0.6 * alone.seconds < estimate < 1.6 * alone.seconds, (estimate, alone.seconds)
+    assert result.seconds / result.folds < 0.6 * alone.seconds  # what the estimate was before
+
+
 def test_a_fold_that_fails_fails_the_whole_run_and_says_which_fold(folded, executor):
     code = FOLD_SCRIPT.replace('train = pd.read_csv("input/train.csv")',
                                'train = pd.read_csv("input/train.csv")\nassert len(train) % 3 != 1, "unlucky fold"')
