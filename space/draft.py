@@ -44,11 +44,13 @@ def default_target(ctx: TaskContext, path: str, scaled_family: bool) -> str:
 def make_member(ctx: TaskContext, path: str, params: dict, preprocess: PreprocessSpec | None, *,
                 needs_scaling: bool | None = None, handles_missing: bool | None = None) -> MemberSpec:
     """A member whose inputs are made right for it: its own scaler or imputer when the preprocess block (None:
-    unknown, e.g. written by an LLM) does not provide them."""
+    unknown, e.g. written by an LLM) does not provide them, and its loss the metric's (``families.metric_params``;
+    params given explicitly win)."""
     scaled = families.needs_scaling(path) if needs_scaling is None else needs_scaling
     nan_ok = families.handles_missing(path) if handles_missing is None else handles_missing
     return MemberSpec(
-        estimator=path, params=clean_params(path, params), target=default_target(ctx, path, scaled),
+        estimator=path, params=clean_params(path, {**families.metric_params(ctx, path), **params}),
+        target=default_target(ctx, path, scaled),
         scale=scaled and (preprocess is None or preprocess.scaling == "none"),
         impute=not nan_ok and (preprocess is None or preprocess.impute == "none"),
     )

@@ -363,3 +363,24 @@ def test_tuning_runs_for_a_blend_member_within_its_time_slice(contracts, policy)
     assert plausible(contract, run.score)
     assert re.search(r"tuning member 1 \(XGBRegressor\): \d+ trials", run.stdout)
     assert re.search(r"tuning member 2 \(Ridge\): \d+ trials", run.stdout)
+
+
+def test_for_an_mae_task_the_boosters_fit_the_median_and_explicit_params_still_win():
+    from core.policy import TaskContext
+    from space.draft import make_member
+
+    ctx = TaskContext(name="t", goal="g", task_type="regression", metric="mae", maximize=False, proba=False,
+                      target="y", id_column="id", prediction_columns=["y"], classes=[],
+                      columns=[ColumnInfo(name="x", dtype="numeric", missing=0.0, unique=10)],
+                      n_train=100, n_valid=20, n_test=20, files=[], seed=0)
+    losses = {path: make_member(ctx, path, {}, None).params for path in (
+        "lightgbm.LGBMRegressor", "xgboost.XGBRegressor", "catboost.CatBoostRegressor",
+        "sklearn.ensemble.HistGradientBoostingRegressor", "sklearn.ensemble.RandomForestRegressor")}
+    assert losses == {"lightgbm.LGBMRegressor": {"objective": "l1"},
+                      "xgboost.XGBRegressor": {"objective": "reg:absoluteerror"},
+                      "catboost.CatBoostRegressor": {"loss_function": "MAE"},
+                      "sklearn.ensemble.HistGradientBoostingRegressor": {"loss": "absolute_error"},
+                      "sklearn.ensemble.RandomForestRegressor": {}}
+    assert make_member(ctx, "lightgbm.LGBMRegressor", {"objective": "huber"}, None).params == {"objective": "huber"}
+    rmse = ctx.model_copy(update={"metric": "rmse"})
+    assert make_member(rmse, "lightgbm.LGBMRegressor", {}, None).params == {}
