@@ -11,13 +11,15 @@ from core.metrics import Metric
 from core.policy import TaskContext
 
 
-def score_predictions(pred_path: Path, truth_path: Path, ctx: TaskContext, metric: Metric) -> tuple[float | None, str]:
-    """(score, "") for valid predictions, or (None, what is wrong with them)."""
+def score_predictions(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskContext,
+                      metric: Metric) -> tuple[float | None, str]:
+    """(score, "") for valid predictions, or (None, what is wrong with them); ``truth``: the truth file, or its rows
+    as read before any script ran (a run keeps them: see graphs.context.RunContext.truth_rows)."""
     try:
         pred = pd.read_csv(pred_path)
     except Exception as exc:  # noqa: BLE001 - whatever the script wrote
         return None, f"val_predictions.csv is not a readable CSV: {type(exc).__name__}: {exc}"
-    truth = pd.read_csv(truth_path)
+    truth = truth.copy() if isinstance(truth, pd.DataFrame) else pd.read_csv(truth)
     expected = [ctx.id_column, *ctx.prediction_columns]
     if [str(c) for c in pred.columns] != expected:
         return None, f"val_predictions.csv has columns {list(pred.columns)[:8]}, expected {expected[:8]}"

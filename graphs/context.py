@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from core.dataprep import PreparedData
 from core.executor import Executor
 from core.files import write_atomic
@@ -68,6 +70,16 @@ class RunContext:
     final_seconds: float | None = None  # the scheduler's estimate of the final full-data rerun (None: not yet)
     # roles the configured policy no longer answers, the heuristic does (graphs.evaluate.ask): role -> why
     handed_to_heuristic: dict[str, str] = field(default_factory=dict)
+    # the validation truth (search rows, selection rows), read when the run starts: a script that rewrites the files
+    # later (an unisolated one can reach them by an absolute path) does not change what this run scores against
+    truth_rows: pd.DataFrame | None = field(default=None, repr=False)
+    selection_rows: pd.DataFrame | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.truth_rows is None:
+            self.truth_rows = pd.read_csv(self.data.truth)
+        if self.selection_rows is None and self.data.selection_truth is not None:
+            self.selection_rows = pd.read_csv(self.data.selection_truth)
 
     @property
     def ctx(self) -> TaskContext:

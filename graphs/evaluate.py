@@ -121,19 +121,20 @@ def scored(rc: RunContext, job: Job, result: RunResult) -> Attempt:
         if result.val_predictions is None:
             status, message = Status.INVALID_PREDICTIONS, "wrote no val_predictions.csv"
         else:
-            score, problem = score_predictions(result.val_predictions, rc.data.truth, rc.ctx, rc.metric)
+            score, problem = score_predictions(result.val_predictions, rc.truth_rows, rc.ctx, rc.metric)
             if score is None:
                 status, message = Status.INVALID_PREDICTIONS, problem
     if result.attempt_id is not None:
         rc.store.update_attempt(result.attempt_id, status=status.value, score=score,
                                 error_tail=None if score is not None else message[-2000:])
     holdout = None
-    if score is not None and rc.data.selection_truth is not None:  # never compared during the search
-        holdout, _ = score_predictions(result.val_predictions, rc.data.selection_truth, rc.ctx, rc.metric)
+    if score is not None and rc.selection_rows is not None:  # never compared during the search
+        holdout, _ = score_predictions(result.val_predictions, rc.selection_rows, rc.ctx, rc.metric)
     attempt = Attempt(id=result.attempt_id, node=job.node, code=job.code, plan=job.plan, parent=job.parent,
                       status=status.value, score=score, reported=result.reported_score,
                       message=message[-1500:] if score is None else "", workdir=str(result.workdir),
-                      seconds=round(result.seconds, 3), folds=result.folds, startup=round(result.startup, 3), label=job.label, holdout=holdout)
+                      seconds=round(result.seconds, 3), folds=result.folds, startup=round(result.startup, 3),
+                      label=job.label, holdout=holdout)
     shown = f"{score:.5g}" if score is not None else status.value
     logger.debug(f"{job.label}: {shown} in {result.seconds:.1f}s{' (cached)' if result.cached else ''}")
     return attempt

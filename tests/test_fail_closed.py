@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,3 +86,30 @@ def test_an_explicit_isolation_none_lets_an_llm_policy_run_unisolated(tmp_path, 
             assert not refused
         except TaskError as exc:
             assert refused and "isolation: none" in str(exc)
+
+
+def test_an_unisolated_script_that_rewrites_the_validation_truth_is_still_scored_against_the_real_one(tmp_path):
+    from graphs.evaluate import Job, evaluate
+    from graphs.runner import open_run
+
+    task = penguins(tmp_path, executor={"name": "local", "options": {"workers": 1, "isolation": "none"}})
+    rc = open_run(task)
+    truth = rc.data.truth
+    # The script predicts one class for every row and rewrites the truth file (an absolute path it found by a
+    # search of the disk) so that its predictions match it; it must not score 1.
+    code = f"""
+import pandas as pd
+valid = pd.read_csv("input/valid.csv")
+pd.DataFrame({{"id": valid["id"], "species": "Adelie"}}).to_csv("val_predictions.csv", index=False)
+test = pd.read_csv("input/test.csv")
+pd.DataFrame({{"id": test["id"], "species": "Adelie"}}).to_csv("submission.csv", index=False)
+forged = pd.read_csv({str(truth)!r})
+forged["species"] = "Adelie"
+forged.to_csv({str(truth)!r}, index=False)
+print("Final Validation Performance: 1.0")
+"""
+    [attempt] = evaluate(rc, [Job(code, "draft", "forger")], debug=False)
+
+    assert set(pd.read_csv(truth)["species"]) == {"Adelie"}  # it did rewrite the file
+    assert attempt["status"] == "ok", attempt["message"]
+    assert attempt["reported"] == 1.0 and attempt["score"] < 0.6  # the run scored it on the truth it read first
