@@ -4,7 +4,10 @@ bubblewrap sandbox keeps from a script (other files, secrets in the environment,
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 from textwrap import dedent
@@ -445,6 +448,36 @@ def test_without_isolation_no_relative_walk_from_the_script_or_its_input_reaches
     assert result.stdout_tail.splitlines()[0] == "found: []"
     assert result.workdir.parent == tmp_path / "out" / "runs" and (result.workdir / "stdout.txt").is_file()
     assert not (result.workdir / "input").exists()  # the inputs' copies went with the scratch folder
+
+
+NON_ROOT_PROBE = """\
+import importlib.util, pathlib, subprocess
+spec = importlib.util.spec_from_file_location("sandbox", {sandbox!r})
+sandbox = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(sandbox)
+probe = "import os, socket\\n" \\
+        "print('uid', os.getuid(), 'sees the host:', os.path.exists({host!r}))\\n" \\
+        "try:\\n    socket.create_connection(('127.0.0.1', 22), timeout=2)\\n    print('network: open')\\n" \\
+        "except OSError:\\n    print('network: none')\\n"
+print("bwrap works:", sandbox.bwrap_works())
+cmd = sandbox.isolated_command(["/usr/bin/python3", "-c", probe], pathlib.Path({work!r}), [])
+print(subprocess.run(cmd, cwd={work!r}, capture_output=True, text=True).stdout, end="")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv") or not Path("/usr/bin/python3").is_file(),
+                    reason="needs root to become another user (setpriv) and a system python3 that user can run")
+def test_bwrap_confines_scripts_for_a_user_without_root_where_user_namespaces_are_allowed():
+    # core.sandbox run by uid 65534 (the venv's interpreter may sit in root's home: the system python3 runs it)
+    with tempfile.TemporaryDirectory(prefix="mlestar-nonroot-") as work:  # pytest's tmp_path is root's alone
+        os.chown(work, 65534, 65534)
+        code = NON_ROOT_PROBE.format(sandbox=str(Path(core.__file__).parent / "sandbox.py"), work=work,
+                                     host=str(Path(core.__file__).parent))
+        run = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                              "-c", code], cwd="/", capture_output=True, text=True, timeout=60)
+
+    assert run.stdout.splitlines() == ["bwrap works: True", "uid 65534 sees the host: False", "network: none"], \
+        run.stdout + run.stderr
 
 
 def test_with_bwrap_the_input_files_are_readable_but_read_only(inputs, executor):
