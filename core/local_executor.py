@@ -118,9 +118,9 @@ class LocalExecutor(Executor):
             for src, mount in inputs:
                 shutil.copytree(src.resolve(), mount, copy_function=_link_or_copy)
         given = sandbox.folder_bytes(workdir)  # the inputs' copies are not what the run wrote
-        env = sandbox.minimal_env(workdir, self.threads, self.options.env)
-        cap_processes = (sandbox.ProcessCap(self.options.max_processes, f"{os.getpid()}-{workdir.name}")
-                         if self.options.max_processes else None)
+        mark = f"{os.getpid()}-{workdir.name}-{time.monotonic_ns()}"
+        env = sandbox.minimal_env(workdir, self.threads, self.options.env, run=mark)
+        cap_processes = sandbox.ProcessCap(self.options.max_processes, mark) if self.options.max_processes else None
         started, began = time.monotonic(), time.time()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, start_new_session=True,
@@ -149,6 +149,8 @@ class LocalExecutor(Executor):
         too_many = cap_processes is not None and cap_processes.hit()
         if cap_processes is not None:
             cap_processes.close()  # kills what left the process group too, before its files are looked at
+        if not self.isolated and (cap_processes is None or cap_processes.group is None):
+            sandbox.kill_marked(mark)  # no cgroup to find what left the process group: its environment's mark
         written = sandbox.folder_bytes(workdir) - given
         if cap is not None and (over_disk or proc.returncode == -signal.SIGXFSZ or written > cap):
             over_disk = True

@@ -19,9 +19,14 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc")
 CPU_TOPOLOGY = "/sys/devices/system/cpu"
 
 
-def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """A clean environment: no API keys or tokens, the home and temp folder inside the run's folder."""
+RUN_MARK = "MLESTAR_RUN"  # in every run's environment: what its processes inherit, so leftovers can be found
+
+
+def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None, run: str = "") -> dict[str, str]:
+    """A clean environment: no API keys or tokens, the home and temp folder inside the run's folder, and the run's
+    mark (``run``; see ``kill_marked``)."""
     env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+    env.update({RUN_MARK: run} if run else {})
     env.update({
         "PATH": os.path.dirname(sys.executable) + ":/usr/local/bin:/usr/bin:/bin",
         "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"), "PYTHONUNBUFFERED": "1",
@@ -114,6 +119,33 @@ class ProcessCap:
             self.group.rmdir()
         except OSError:  # still emptying; the kernel frees it with its last process
             pass
+
+
+def kill_marked(run: str) -> int:
+    """Kill this user's processes whose environment carries the run's mark: without a cgroup, what a run started
+    in a session of its own (setsid) is found this way. A script that clears its children's environment escapes
+    it; bubblewrap's PID namespace, or a cgroup, does not let it. Returns how many were killed."""
+    mark, uid, killed = f"{RUN_MARK}={run}".encode() + b"\0", os.getuid(), 0
+    for _ in range(10):  # a leftover may fork while we look: look again until none is found
+        found = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                if entry.stat().st_uid == uid and mark in Path(f"/proc/{entry.name}/environ").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:  # gone, or not ours to read
+                pass
+        for pid in found:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        if not found:
+            break
+        time.sleep(0.05)
+    return killed
 
 
 def _pids_hierarchy(root: Path) -> bool:

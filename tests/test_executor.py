@@ -83,6 +83,37 @@ def test_a_script_that_raises_is_an_error_with_the_traceback_tail(inputs, execut
     assert result.error_tail.rstrip().endswith("KeyError: 'petal_colour'")
 
 
+def alive(marker: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_without_isolation_or_a_cgroup_a_child_in_a_session_of_its_own_dies_with_the_run(inputs, executor,
+                                                                                       monkeypatch):
+    # no cgroup to hold the run (a user without a delegated one): the child left the process group with setsid,
+    # and is found by the mark it inherited in its environment
+    monkeypatch.setattr(sandbox, "CGROUP_ROOTS", ())
+    marker = f"{time.time_ns() % 1000003}.25"
+    code = f"""\
+        import subprocess
+        subprocess.Popen(["sleep", "{marker}"], start_new_session=True)
+        print("Final Validation Performance: 0")
+    """
+    started = time.monotonic()
+    result = executor(isolation="none").run(request(code, inputs, timeout=20, check_submission=False))
+
+    assert result.ok, result.error_tail
+    assert alive(marker) == []
+    assert time.monotonic() - started < 4  # not waiting on the pipes the child held
+
+
 @pytest.mark.timeout(30)  # a regression would leave the child holding the output pipe: fail, do not hang
 @pytest.mark.parametrize("isolation", ["none", "bwrap"])
 def test_a_script_past_its_timeout_is_killed_with_every_process_it_started(isolation, inputs, executor):
