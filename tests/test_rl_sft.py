@@ -111,6 +111,9 @@ def test_two_sft_steps_write_a_lora_adapter_that_loads_and_generates(fmt, exampl
 
 
 @pytest.mark.slow
+# One format: the free one's longer prompt made 25 CPU steps take minutes; a LoRA adapter answering on the free
+# prompt is covered by tests/test_llm_actions.py.
+@pytest.mark.parametrize("fmt", ["structured"], indirect=True, scope="module")
 def test_an_adapter_fitted_to_one_demonstration_makes_the_hf_policy_plan_and_write_that_action(fmt, examples,
                                                                                              step_splits, tmp_path):
     # The whole path a trained adapter takes in a run: the pipeline's plan_refinement call builds the trainer's
