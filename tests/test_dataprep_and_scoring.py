@@ -165,3 +165,18 @@ def test_bad_predictions_get_no_score_and_a_reason(tmp_path, registry, mutate, m
     mutate(truth).to_csv(path, index=False)
     score, problem = score_predictions(path, data.truth, data.context, registry.metrics["accuracy"])
     assert score is None and message in problem
+
+
+def test_merging_the_folds_predictions_keeps_each_held_out_row_and_votes_or_averages_the_shared_ones():
+    from core.folds import merge_predictions
+
+    # ids 1, 5, 6 were held out by one fold each; ids 2-4 (selection or test rows) every fold predicted
+    folds = [pd.DataFrame({"id": [1, 2, 3, 4], "label": ["a", "b", "c", "a"], "p": [0.1, 0.2, 0.3, 0.4]}),
+             pd.DataFrame({"id": [5, 2, 3, 4], "label": ["x", "c", "c", "b"], "p": [0.5, 0.5, 0.6, 0.7]}),
+             pd.DataFrame({"id": [6, 2, 3, 4], "label": ["z", "c", "d", "c"], "p": [0.9, 0.8, 0.9, 1.0]})]
+
+    merged = merge_predictions(folds)
+
+    assert merged["id"].tolist() == [1, 2, 3, 4, 5, 6]
+    assert merged["label"].tolist() == ["a", "c", "c", "a", "x", "z"]  # id 4: a three-way tie goes to the first
+    assert merged["p"].round(6).tolist() == [0.1, 0.5, 0.6, 0.7, 0.5, 0.9]
