@@ -10,6 +10,7 @@ from ablation import split_blocks
 from ablation.summary import NOT_REFINED
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.context import RunContext
+from graphs.selection import finalists
 
 MAIN = "main"
 
@@ -175,14 +176,20 @@ def more_cards(rc: RunContext, state: dict, extra: int = 8) -> list[dict]:
 
 
 def final_estimate(rc: RunContext, state: dict) -> float | None:
-    """Seconds the final rerun of the best solution on every labelled row should take: each script's start-up
-    (imports) plus its fit on one fold scaled by how many more rows it fits, members ``workers`` at a time, then
-    the ensemble script as it ran in the search."""
-    best = state.get("best")
-    if not best or best.get("seconds") is None:
+    """Seconds the final rerun on every labelled row should take, for the costliest of the finalists the final
+    choice may take (graphs.selection.finalists: the search's best may be one model, the chosen one an ensemble)."""
+    seconds = [s for s in (rerun_seconds(rc, a) for a in finalists(rc, state)) if s is not None]
+    return max(seconds) if seconds else None
+
+
+def rerun_seconds(rc: RunContext, attempt: dict) -> float | None:
+    """Seconds a solution's rerun on every labelled row should take: each script's start-up (imports) plus its fit
+    on one fold scaled by how many more rows it fits, members ``workers`` at a time, then the ensemble script as
+    it ran in the search."""
+    if not attempt or attempt.get("seconds") is None:
         return None
     ctx = rc.ctx
-    members = best.get("members") or []
+    members = attempt.get("members") or []
 
     def alone(a: dict) -> float:
         folds = max(1, a.get("folds") or 1)
@@ -192,5 +199,5 @@ def final_estimate(rc: RunContext, state: dict) -> float | None:
         return startup + rows * ((a.get("seconds") or 0.0) - startup) / folds
 
     if not members:
-        return alone(best)
-    return sum(alone(m) for m in members) / max(1, rc.workers) + best["seconds"]
+        return alone(attempt)
+    return sum(alone(m) for m in members) / max(1, rc.workers) + attempt["seconds"]

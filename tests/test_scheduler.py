@@ -13,7 +13,7 @@ import yaml
 
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.runner import open_run
-from graphs.worklist import blocks_left, candidates, choose, smaller, stale_key
+from graphs.worklist import blocks_left, candidates, choose, final_estimate, rerun_seconds, smaller, stale_key
 from plugins.heuristic.policy import HeuristicPolicy
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,3 +105,22 @@ def test_in_the_last_seconds_an_item_is_cut_to_one_batch_of_plans_or_one_ensembl
     policy = HeuristicPolicy()
     full, half = policy.estimate(penguins.ctx, refine, done), policy.estimate(penguins.ctx, cut, done)
     assert half.seconds < full.seconds and half.gain < full.gain
+
+
+def test_the_reserve_for_the_final_rerun_covers_the_costliest_finalist_not_only_the_searchs_best(tmp_path):
+    # medicare-stay in the bench: the search's best was one model (2 s), the selection rows then chose a
+    # four-member ensemble (10 s) and the run ended 3 s past its budget
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    single = {"id": 1, "code": "a", "score": 0.99, "seconds": 2.0, "folds": 3, "startup": 1.2}
+    members = [{"id": i, "code": str(i), "score": 0.97, "seconds": 4.0, "folds": 3, "startup": 1.5}
+               for i in range(2, 6)]
+    ensemble = {"id": 9, "code": "e", "score": 0.985, "seconds": 2.0, "members": members}
+
+    alone = final_estimate(rc, {"best": single})
+    both = final_estimate(rc, {"best": single, "finalists": [ensemble]})
+
+    assert alone == pytest.approx(rerun_seconds(rc, single))
+    assert both == pytest.approx(rerun_seconds(rc, ensemble)) and both > 3 * alone
+    # a member's start-up is paid once per rerun, its fit scaled from one fold's rows to every labelled row
+    rows = (rc.ctx.n_train + rc.ctx.n_valid) / (min(rc.ctx.n_train, rc.task.budget.search_rows) * 2 / 3)
+    assert rerun_seconds(rc, members[0]) == pytest.approx(1.5 + rows * (4.0 - 1.5) / 3)
