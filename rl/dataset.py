@@ -189,6 +189,14 @@ def split_by_task(steps: list[Step], eval_tasks: Iterable[str] | None = None,
     return {"train": [s for s in steps if s.task not in held], "eval": [s for s in steps if s.task in held]}
 
 
+def task_folds(tasks: Iterable[str], folds: int | None = None) -> list[list[str]]:
+    """The tasks dealt into ``folds`` groups to hold out in turn (None or at least the task count: one task each,
+    leave-one-task-out), in an order set by a hash of their names, so it does not depend on how they were listed."""
+    ranked = sorted(set(tasks), key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+    count = len(ranked) if folds is None else max(1, min(folds, len(ranked)))
+    return [sorted(ranked[i::count]) for i in range(count)]
+
+
 def build_dataset(stores: Iterable[str | Path], eval_tasks: Iterable[str] | None = None,
                   eval_fraction: float = 0.25) -> dict[str, list[Step]]:
     """Read, deduplicate, scale and split the steps of ``stores`` (run store files or folders holding them)."""

@@ -60,3 +60,35 @@ def evaluate(policy: HFPolicy, steps: list[Step], runner: StepRunner, label: str
     out.generate_seconds = time.perf_counter() - began
     out.results = runner.run(steps, out.replies)
     return out
+
+
+def sampled_rewards(policy: HFPolicy, steps: list[Step], runner: StepRunner, k: int) -> list[list[float]]:
+    """Per state, the rewards of ``k`` replies from ``policy`` (sampled at its temperature; one greedy reply when
+    that is 0), all run in one batch. The best of them is what the pipeline keeps of a policy asked for k plans."""
+    fmt = runner.fmt
+    replies = [[c.text for c in policy.complete("plan_refinement", prompt_of(step, fmt), MAX_TOKENS[fmt], k)]
+               for step in steps]
+    flat = [(step, text) for step, texts in zip(steps, replies) for text in texts]
+    rewards = iter(r.reward for r in runner.run([s for s, _ in flat], [t for _, t in flat]))
+    return [[next(rewards) for _ in texts] for texts in replies]
+
+
+def reply_logprobs(model, tokenizer, prompt: list[dict], replies: list[str]) -> list[float]:
+    """The log-probability ``model`` gives each whole reply to the chat ``prompt`` (the sum over the reply's tokens,
+    its end-of-turn token included): how strongly it prefers one action to another, read without sampling."""
+    import torch
+
+    prefix = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True,
+                                           return_dict=True)["input_ids"]
+    out = []
+    for reply in replies:
+        ids = tokenizer.apply_chat_template(prompt + [{"role": "assistant", "content": reply}], tokenize=True,
+                                            return_dict=True)["input_ids"]
+        if ids[:len(prefix)] != prefix:
+            raise ValueError("the chat template does not extend the prompt with the reply; cannot score the reply")
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([ids], device=model.device)).logits[0].float()
+        logp = torch.log_softmax(logits[:-1], dim=-1)
+        targets = torch.tensor(ids[1:], device=logits.device)
+        out.append(float(logp[len(prefix) - 1:].gather(1, targets[len(prefix) - 1:, None]).sum()))
+    return out

@@ -19,6 +19,7 @@ from core.errors import UserError
 from core.files import folder_atomic
 from core.local_llm import native_bf16
 from rl.dataset import Step
+from rl.reward import REFUSED_STATUSES
 from rl.step import StepRunner, prompt_of
 from rl.traininglog import TrainingLog
 
@@ -152,7 +153,7 @@ class StepReward:
         if log_metric is not None:
             log_metric("execution/wall_seconds", wall)
             log_metric("execution/action_seconds", statistics.fmean(r.seconds for r in results))
-            log_metric("execution/ran_fraction", sum(r.status not in ("malformed", "no_op") for r in results)
+            log_metric("execution/ran_fraction", sum(r.status not in ("malformed", *REFUSED_STATUSES) for r in results)
                        / len(results))
         return [r.reward for r in results]
 

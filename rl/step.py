@@ -22,7 +22,7 @@ class StepResult:
     """The reward of one action with what it is made of (what the env's ``info`` and the metrics log hold)."""
 
     reward: float
-    status: str  # an executor status, or "malformed" / "no_op"
+    status: str  # an executor status, or "malformed" / "no_op" / "repeat"
     score: float | None
     prev_score: float
     gain: float | None
@@ -83,9 +83,12 @@ class StepRunner:
             return (self._result(step, Outcome("malformed"), plan=action.plan,
                                  message=f"the action does not fit the {step.block_kind} block: an op for another "
                                          f"kind of block, or args outside its options"), "", action.plan)
-        if code is None or code == step.code:
-            return (self._result(step, Outcome("no_op", prev_score=step.prev_score), plan=action.plan,
-                                 message="the action changes nothing in the block"), "", action.plan)
+        why = "no_op" if code is None or code == step.code else actions.refusal(view, action)
+        if why is not None:
+            message = ("the action changes nothing in the block" if why == "no_op"
+                       else "the action was already tried on this block")
+            return (self._result(step, Outcome(why, prev_score=step.prev_score), plan=action.plan, message=message),
+                    "", action.plan)
         try:
             return None, instrument(code), action.plan
         except SpliceError:

@@ -13,11 +13,12 @@ from gymnasium.utils.env_checker import check_env
 
 from core.errors import PluginError, UserError
 from core.hookspecs import hookimpl
+from core.policy import PlanRecord
 from core.plugins import load_plugins
 from core.registry import build_registry
 from rl.dataset import save_dataset
 from rl.env import ENV_ID
-from rl.reward import NEUTRAL, Outcome, reward
+from rl.reward import NEUTRAL, REFUSED, Outcome, reward
 from rl.sources import steps_from_source
 from rl.step import prompt_of, view_of
 
@@ -90,7 +91,7 @@ def test_a_malformed_reply_earns_nothing_and_runs_no_script(fmt, reply, step_spl
 
 
 @pytest.mark.slow
-def test_an_op_that_does_not_fit_the_block_is_malformed_and_one_that_changes_nothing_is_neutral(step_splits,
+def test_an_op_that_does_not_fit_the_block_is_malformed_and_one_that_changes_nothing_is_refused(step_splits,
                                                                                                 make_env):
     # A GRPO run showed why the first is not a no-op: paid the neutral 0.6, invented args ({"encoding": "affored"})
     # out-earned real actions that lost a little.
@@ -99,12 +100,31 @@ def test_an_op_that_does_not_fit_the_block_is_malformed_and_one_that_changes_not
     cases = {'{"op": "set_preprocess", "args": {"encoding": "affored"}}': ("malformed", 0.0),
              '{"op": "set_preprocess", "args": {"RobustImpute": false}}': ("malformed", 0.0),
              '{"op": "set_train", "args": {"folds": 3}}': ("malformed", 0.0),  # an op for another kind of block
-             '{"op": "set_preprocess", "args": {}}': ("no_op", NEUTRAL)}
+             '{"op": "set_preprocess", "args": {}}': ("no_op", REFUSED)}
     for reply, expected in cases.items():
         env.reset(seed=0)
         _, earned, _, _, info = env.step(reply)
         assert (info["status"], earned, info["seconds"]) == (*expected, 0.0), (reply, info["message"])
         assert info["message"]
+
+
+@pytest.mark.slow
+def test_an_action_already_in_the_states_tried_list_is_refused_without_running(step_splits, make_env):
+    # The pipeline refuses a repeat and asks again, so the trainer must not pay it like a new action (11 of an
+    # adapter's 16 replies in a diabetes run were repeats).
+    state = next(s for s in step_splits["train"] + step_splits["eval"] if s.block_kind == "preprocess")
+    option = view_of(state).menu()[0]
+    reply = json.dumps({"op": option["op"], "args": option["args"]})
+    tried = state.model_copy(update={"history": [*state.history, PlanRecord(
+        plan=f"{option['text']} (op: {option['op']} {json.dumps(option['args'], sort_keys=True)})",
+        score=state.prev_score, status="ok")]})
+    env = make_env(steps=[tried], fmt="structured")
+
+    env.reset(seed=0)
+    _, earned, _, _, info = env.step(reply)
+
+    assert (info["status"], earned, info["seconds"], info["score"]) == ("repeat", REFUSED, 0.0, None)
+    assert "already tried" in info["message"]
 
 
 # --- drawing states --------------------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""The step reward, case by case: format errors, runtime errors with partial credit, neutral corner cases, and the
-sigmoid of the per-task-scaled, direction-signed metric gain."""
+"""The step reward, case by case: format errors, runtime errors with partial credit, refused replies (no change, a
+repeat) below any real attempt, and the sigmoid of the per-task-scaled, direction-signed metric gain."""
 
 import math
 
 import pytest
 
-from rl.reward import NEUTRAL, PARTIAL_CREDIT, STAGES, Outcome, reward, sigmoid
+from rl.reward import NEUTRAL, PARTIAL_CREDIT, REFUSED, STAGES, Outcome, reward, sigmoid
 
 
 def test_a_malformed_action_earns_nothing():
@@ -32,9 +32,24 @@ def test_a_script_that_failed_after_every_stage_earns_no_more_than_the_worst_val
     assert much_worse >= failing
 
 
-@pytest.mark.parametrize("status", ["timeout", "out_of_memory", "no_op"])
-def test_timeouts_out_of_memory_and_actions_that_change_nothing_are_neutral(status):
-    assert reward(Outcome(status, prev_score=0.5)) == NEUTRAL
+@pytest.mark.parametrize("status", ["no_op", "repeat"])
+def test_a_reply_the_pipeline_would_refuse_earns_no_more_than_a_script_that_failed_after_loading_its_data(status):
+    refused = reward(Outcome(status, prev_score=0.5))
+    failed_after_loading = reward(Outcome("error", prev_score=0.5, stages=("load_data",)))
+    assert refused == REFUSED == pytest.approx(failed_after_loading)
+    assert 0.0 < refused < PARTIAL_CREDIT
+
+
+def test_doing_nothing_earns_less_than_a_valid_run_that_loses_badly():
+    much_worse = reward(Outcome("ok", score=0.10, prev_score=0.90, maximize=True, scale=0.01))
+    assert reward(Outcome("no_op")) < much_worse
+
+
+@pytest.mark.parametrize("status", ["timeout", "out_of_memory"])
+def test_a_timeout_or_running_out_of_memory_is_a_failure_with_credit_for_the_stages_it_finished(status):
+    stuck_in_training = reward(Outcome(status, prev_score=0.5, stages=("load_data", "preprocess", "model")))
+    assert stuck_in_training == pytest.approx(PARTIAL_CREDIT * 3 / len(STAGES))
+    assert stuck_in_training < reward(Outcome("ok", score=0.49, prev_score=0.5, scale=0.01)) < NEUTRAL
 
 
 def test_a_valid_run_with_no_gain_earns_the_neutral_reward():

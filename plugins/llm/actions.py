@@ -123,22 +123,31 @@ def parse(text: str, view: StepView, fmt: str) -> Action:
 
 
 def parse_untried(text: str, view: StepView, fmt: str) -> Action:
-    """The action in a reply, refused (ReplyError) when it was already tried on the block (the same plan, or an op
-    that writes the block a tried op wrote) or when its op does not change the block: what a planner may propose
-    (the trainer scores such actions instead)."""
+    """The action in a reply, refused (ReplyError) when ``refusal`` finds it was already tried or changes nothing:
+    what a planner may propose (the trainer rewards such actions as refused instead)."""
     action = parse(text, view, fmt)
-    already = ReplyError("that action was already tried on this block; choose another")
-    if action.plan in {h.plan for h in view.history}:
-        raise already
-    if action.op is None:
-        return action
-    block = block_of(view, action)
-    if block in (None, view.block.source):
+    why = refusal(view, action)
+    if why == "repeat":
+        raise ReplyError("that action was already tried on this block; choose another")
+    if why == "no_op":
         raise ReplyError(f"op {action.op['op']} with these args does not change the {view.block.kind} block; "
                          f"choose one of the options")
-    if block in [block_of(view, Action(h.plan)) for h in view.history if parse_plan(h.plan)]:
-        raise already
     return action
+
+
+def refusal(view: StepView, action: Action) -> str | None:
+    """Why the pipeline would refuse a parsed action: ``repeat`` (the same plan as a tried one, or an op that writes
+    the block a tried op wrote), ``no_op`` (an op that leaves the block as it is), or None (it may run)."""
+    if action.plan in {h.plan for h in view.history}:
+        return "repeat"
+    if action.op is None:
+        return None
+    block = block_of(view, action)
+    if block in (None, view.block.source):
+        return "no_op"
+    if block in [block_of(view, Action(h.plan)) for h in view.history if parse_plan(h.plan)]:
+        return "repeat"
+    return None
 
 
 def parse_structured(text: str, view: StepView | None = None) -> Action:
