@@ -61,3 +61,23 @@ def step_splits(recorded_runs):
     from rl.dataset import build_dataset
 
     return build_dataset([recorded_runs], eval_tasks=["iris"])
+
+
+@pytest.fixture(scope="session")
+def one_demo_adapter(step_splits, tmp_path_factory) -> dict:
+    """A training state, the structured action taught (the catalogue's third for it, so a pool of one leaves it to
+    an expert) and a LoRA adapter fitted to that one demonstration: shared, since each fit takes a CPU minute or two."""
+    from core.local_llm import smollm2_dir
+    from plugins.llm import actions
+    from rl.experts import catalogue_actions
+    from rl.sft import SFTSettings, train_sft
+    from rl.step import prompt_of, view_of
+
+    step = next(s for s in step_splits["train"] if len(catalogue_actions(view_of(s), "structured", 3)) == 3)
+    offered = catalogue_actions(view_of(step), "structured", 3)[2]
+    action = actions.parse(actions.render(offered, "structured"), view_of(step), "structured")  # op-tagged, as parsed
+    example = {"prompt": prompt_of(step, "structured"),
+               "completion": [{"role": "assistant", "content": actions.render(action, "structured")}]}
+    adapter = train_sft(smollm2_dir(), [example], tmp_path_factory.mktemp("one-demo") / "adapter",
+                        SFTSettings(max_steps=25, learning_rate=3e-3, lora_dropout=0.0))
+    return {"step": step, "action": action, "adapter": adapter}

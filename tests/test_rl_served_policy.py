@@ -16,8 +16,7 @@ from core.registry import build_registry
 from plugins.llm import actions
 from plugins.policy_hf import HFPolicy
 from plugins.policy_openai import OpenAIPolicy
-from rl.experts import catalogue_actions, expert_examples, plan_text
-from rl.sft import SFTSettings, train_sft
+from rl.experts import expert_examples, plan_text
 from rl.step import StepRunner, prompt_of, view_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,25 +29,19 @@ def export(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def taught(step_splits, tmp_path_factory):
-    """A training state, the action taught (the catalogue's third for it, so a pool of one leaves it to the expert),
-    the adapter fitted to it, and the merged model served for the module."""
-    step = next(s for s in step_splits["train"] if len(catalogue_actions(view_of(s), FMT, 3)) == 3)
-    offered = catalogue_actions(view_of(step), FMT, 3)[2]
-    action = actions.parse(actions.render(offered, FMT), view_of(step), FMT)  # as a reply of it parses: op-tagged
-    example = {"prompt": prompt_of(step, FMT),
-               "completion": [{"role": "assistant", "content": actions.render(action, FMT)}]}
+def taught(one_demo_adapter, tmp_path_factory):
+    """The one-demonstration adapter (tests/rl_fixtures.py) merged by ``core.train export`` and served for the
+    module."""
     root = tmp_path_factory.mktemp("served-policy")
-    adapter = train_sft(smollm2_dir(), [example], root / "adapter",
-                        SFTSettings(max_steps=25, learning_rate=3e-3, lora_dropout=0.0))
+    adapter = one_demo_adapter["adapter"]
     (root / "train.yaml").write_text(f"data: {{stores: [{root}]}}\naction_format: {FMT}\noutput: {root / 'out'}\n")
     exported = export(str(root / "train.yaml"), "--adapter", str(adapter), "--out", str(root / "merged"))
     assert exported.returncode == 0, exported.stderr[-3000:]
     server = LLMServer(root / "merged", root / "serve.log")
     server.start()
     try:
-        yield {"step": step, "action": action, "adapter": adapter, "merged": root / "merged", "server": server,
-               "stdout": exported.stdout, "root": root}
+        yield {"step": one_demo_adapter["step"], "action": one_demo_adapter["action"], "adapter": adapter,
+               "merged": root / "merged", "server": server, "stdout": exported.stdout, "root": root}
     finally:
         server.stop()
 

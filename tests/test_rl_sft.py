@@ -111,22 +111,16 @@ def test_two_sft_steps_write_a_lora_adapter_that_loads_and_generates(fmt, exampl
 
 
 @pytest.mark.slow
-# One format: the free one's longer prompt made 25 CPU steps take minutes; a LoRA adapter answering on the free
-# prompt is covered by tests/test_llm_actions.py.
-@pytest.mark.parametrize("fmt", ["structured"], indirect=True, scope="module")
-def test_an_adapter_fitted_to_one_demonstration_makes_the_hf_policy_plan_and_write_that_action(fmt, examples,
-                                                                                             step_splits, tmp_path):
+def test_an_adapter_fitted_to_one_demonstration_makes_the_hf_policy_plan_and_write_that_action(one_demo_adapter):
     # The whole path a trained adapter takes in a run: the pipeline's plan_refinement call builds the trainer's
     # prompt from its own arguments, the adapter answers, the reply parses into an untried action, and
-    # implement_plan turns it into the block the demonstration would have produced.
-    example = min(examples, key=lambda e: len(str(e)))
-    step = next(s for s in step_splits["train"] if s.step_id == example["step_id"])
+    # implement_plan turns it into the block the demonstration would have produced. (Structured format: the free
+    # one's longer prompt made 25 CPU steps take minutes; a LoRA adapter answering on the free prompt is covered by
+    # tests/test_llm_actions.py.)
+    step, taught = one_demo_adapter["step"], one_demo_adapter["action"]
     view = view_of(step)
-    taught = actions.parse(example["completion"][0]["content"], view, fmt)
-    adapter = train_sft(smollm2_dir(), [example], tmp_path / "adapter",
-                        SFTSettings(max_steps=25, learning_rate=3e-3, lora_r=16, lora_alpha=32, lora_dropout=0.0))
 
-    policy = HFPolicy({"adapter": str(adapter), "action_format": fmt})
+    policy = HFPolicy({"adapter": str(one_demo_adapter["adapter"]), "action_format": "structured"})
     plans = policy.plan_refinement(step.context, step.code, step.block, step.ablation_view(), step.history, n=1)
 
     assert plans == [taught.plan]
