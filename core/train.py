@@ -78,7 +78,6 @@ def cmd_dataset(args) -> int:
 def cmd_train(args) -> int:
     from rl.dataset import sample_states
     from rl.experts import expert_examples
-    from rl.grpo import train_grpo
     from rl.sft import train_sft
     from rl.traininglog import TrainingLog
 
@@ -113,14 +112,11 @@ def cmd_train(args) -> int:
             settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts", "max_states"))
             train_sft(base, examples, adapter, settings, callbacks=[TrainingLog(sft_dir)])
     if spec.rl.enabled:
-        rl_dir = spec.output / "rl"
-        done = rl_dir / "adapter"
-        if (done / ADAPTER_FILE).is_file():
-            logger.info(f"GRPO: adapter already trained in {done}")
-        else:
-            settings = _seeded(spec.rl, spec.seed, extra=("enabled",))
-            done = train_grpo(base, adapter, train, runner, fmt, rl_dir, settings)
-        adapter = done
+        adapter = _grpo_stage(spec, base, adapter, train, runner, spec.output / "rl")
+        for i in range(1, spec.rl.iterations):
+            splits = _on_policy_round(spec, base, adapter, splits, spec.output / f"iteration-{i}")
+            train = sample_states(splits["train"], spec.data.max_states or len(splits["train"]))
+            adapter = _grpo_stage(spec, base, adapter, train, runner, spec.output / f"iteration-{i}" / "rl")
     executor_close = getattr(executor, "close", None)
     if executor_close:
         executor_close()
@@ -129,10 +125,54 @@ def cmd_train(args) -> int:
     final = _publish(adapter, spec.output / "adapter")
     write_atomic(spec.output / "train.json", json.dumps(
         {"base_model": base, "action_format": fmt, "adapter": str(final), "trained_from": str(adapter),
-         "train_states": len(train), "eval_states": len(splits["eval"])}, indent=2))
+         "train_states": len(train), "eval_states": len(splits["eval"]),
+         "iterations": spec.rl.iterations if spec.rl.enabled else 0}, indent=2))
     print(f"adapter: {final}\nuse it in task.yaml:\n  policy: {{name: hf, options: {{model: {base}, adapter: {final}, "
           f"action_format: {fmt}}}}}")
     return 0
+
+
+def _grpo_stage(spec, base: str, adapter: Path | None, train: list, runner, rl_dir: Path) -> Path:
+    """GRPO from ``adapter`` on ``train`` into ``rl_dir`` (skipped when its adapter is there); the new adapter."""
+    from rl.grpo import train_grpo
+
+    done = rl_dir / "adapter"
+    if (done / ADAPTER_FILE).is_file():
+        logger.info(f"GRPO: adapter already trained in {done}")
+        return done
+    settings = _seeded(spec.rl, spec.seed, extra=("enabled", "iterations"))
+    return train_grpo(base, adapter, train, runner, spec.action_format, rl_dir, settings)
+
+
+def _on_policy_round(spec, base: str, adapter: Path, splits: dict, folder: Path) -> dict:
+    """One on-policy round's data: the pipeline run on the training tasks with ``adapter`` answering
+    ``plan_refinement`` (sampling at GRPO's temperature, so its runs explore), and the dataset with those runs'
+    steps added (saved in ``folder``/dataset and reused)."""
+    from rl.collect import collect
+    from rl.dataset import SPLITS, extend_dataset, load_steps, save_dataset
+
+    saved = folder / "dataset"
+    if (saved / "train.jsonl").is_file():
+        return {name: load_steps(saved, name) for name in SPLITS}
+    policy = {"name": "hf", "options": {"model": base, "adapter": str(adapter), "action_format": spec.action_format,
+                                        "answer_roles": ["plan_refinement"], "temperature": spec.rl.temperature}}
+    from core.bench import load_suite
+
+    held = {s.task for s in splits["eval"]}
+    in_suite = {t.name for t in load_suite(spec.collect.suite)[1]}
+    tasks = [t for t in (spec.collect.tasks or sorted({s.task for s in splits["train"]}))
+             if t not in held and t in in_suite]
+    if not tasks:
+        raise UserError(f"rl.iterations: none of the training tasks is in collect.suite ({spec.collect.suite}); "
+                        f"an on-policy round runs the pipeline on them: point collect.suite at a suite that has them")
+    logger.info(f"on-policy round {folder.name}: the pipeline with {adapter} on {len(tasks)} training tasks")
+    collect(spec.collect.suite, folder / "experience", policies=[policy], seeds=spec.collect.seeds,
+            budget=spec.collect.budget, tasks=tasks, log=logger.info)
+    grown = extend_dataset(splits, [folder / "experience"])
+    added = len(grown["train"]) - len(splits["train"])
+    logger.info(f"on-policy round {folder.name}: {added} new training steps from the policy's own runs")
+    save_dataset(grown, saved)
+    return grown
 
 
 def cmd_evaluate(args) -> int:

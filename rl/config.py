@@ -57,6 +57,9 @@ class SFTSection(SFTSettings):
 
 class RLSection(GRPOSettings):
     enabled: bool = True
+    iterations: int = Field(1, ge=1, description="on-policy rounds: after the first GRPO run, each further round "
+                            "collects experience with the current adapter on the training tasks, adds its steps to "
+                            "the dataset and trains GRPO again from that adapter")
 
 
 class TrainFile(_Strict):

@@ -212,6 +212,20 @@ def build_dataset(stores: Iterable[str | Path], eval_tasks: Iterable[str] | None
     return split_by_task(steps, eval_tasks, eval_fraction)
 
 
+def extend_dataset(splits: dict[str, list[Step]], stores: Iterable[str | Path]) -> dict[str, list[Step]]:
+    """``splits`` with the steps of ``stores`` added (deduplicated, every task's scale measured again), held-out
+    tasks staying held out: how on-policy rounds grow the dataset with the policy's own runs."""
+    paths = []
+    for item in stores:
+        item = Path(item)
+        paths += sorted(item.rglob("runs.sqlite")) if item.is_dir() else [item]
+    steps = dedupe([*splits["train"], *splits["eval"], *(s for p in paths for s in steps_from_store(p))])
+    scales = task_scales(steps)
+    steps = [s.model_copy(update={"scale": scales[s.task]}) for s in steps]
+    held = {s.task for s in splits["eval"]}
+    return {"train": [s for s in steps if s.task not in held], "eval": [s for s in steps if s.task in held]}
+
+
 def save_dataset(splits: dict[str, list[Step]], folder: str | Path) -> Path:
     """Write ``<folder>/<split>.jsonl`` and the same rows as a ``datasets`` DatasetDict (``<folder>/hf``)."""
     from datasets import Dataset, DatasetDict

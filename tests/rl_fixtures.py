@@ -34,6 +34,8 @@ def write_task(folder: Path, name: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     frame.iloc[30:].to_csv(folder / "train.csv", index=False)
     frame.iloc[:30].drop(columns=target).to_csv(folder / "test.csv", index=False)
+    (folder / "private").mkdir(exist_ok=True)  # the grader's answers: a suite of these folders can be benched
+    frame.iloc[:30][["id", target]].to_csv(folder / "private" / "answers.csv", index=False)
     (folder / "description.md").write_text(f"# {name}\n\nPredict {target} for each row of test.csv.\n")
     spec = {"name": name, "goal_file": "description.md",
             "data": {"train": "train.csv", "test": "test.csv", "target": target, "id": "id"},

@@ -1,5 +1,6 @@
 """``python -m core.train``: one clear line and exit code 2 for bad input, and the whole chain (dataset → SFT → GRPO
-→ an adapter the hf policy loads) at tiny scale on real recorded runs, resumable stage by stage."""
+→ an on-policy round → an adapter the hf policy loads) at tiny scale on real recorded runs, resumable stage by
+stage."""
 
 import json
 import subprocess
@@ -47,12 +48,18 @@ def test_a_missing_train_yaml_is_one_line_too(tmp_path):
 
 
 @pytest.mark.slow
-def test_train_yaml_runs_dataset_sft_and_grpo_into_an_adapter_the_hf_policy_loads(recorded_runs, tmp_path):
+def test_train_yaml_runs_dataset_sft_grpo_and_an_on_policy_round_into_an_adapter_the_hf_policy_loads(
+        recorded_runs, tmp_path):
+    suite = tmp_path / "suite.yaml"  # the training task, for the on-policy round's pipeline run
+    suite.write_text(yaml.safe_dump({"name": "rl", "budget": 45, "tasks": [str(recorded_runs.parent / "tasks" /
+                                                                                "diabetes")]}))
     spec = {"action_format": "structured", "output": "out", "seed": 0,
             "data": {"stores": [str(recorded_runs)], "eval_tasks": ["iris"]},
+            "collect": {"suite": str(suite), "seeds": [0]},
             "executor": {"name": "local", "options": {"workers": 2}}, "timeout": 60,
             "sft": {"per_state": 1, "pool": 3, "max_steps": 2, "max_states": 1},
-            "rl": {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 32}}
+            "rl": {"max_steps": 1, "prompts_per_step": 1, "num_generations": 2, "max_completion_length": 32,
+                   "iterations": 2}}
     path = tmp_path / "train.yaml"
     path.write_text(yaml.safe_dump(spec))
     done = train(path)
@@ -68,8 +75,23 @@ def test_train_yaml_runs_dataset_sft_and_grpo_into_an_adapter_the_hf_policy_load
     assert examples and all(e["status"] == "ok" for e in examples)
     # sft.max_states: expert actions for the first state only; GRPO samples from every distinct training prompt
     assert len({e["step_id"] for e in examples}) == 1
-    assert json.loads((out / "rl" / "grpo.json").read_text())["states"] == summary["train_states"] > 1
+    assert json.loads((out / "rl" / "grpo.json").read_text())["states"] > 1
     assert (out / "rl" / "metrics.jsonl").read_text().strip()
+
+    # the on-policy round: the pipeline ran on the training task with the first GRPO adapter answering
+    # plan_refinement, its steps joined the dataset, and GRPO went on from that adapter
+    from core.store import RunStore
+    from rl.dataset import load_steps
+
+    store = RunStore(out / "iteration-1" / "experience" / "diabetes-hf-s0" / "run" / "runs.sqlite")
+    assert {c["role"] for c in store.llm_calls()} == {"plan_refinement"}
+    own_run = {r["run_id"] for r in store.runs()}
+    grown = load_steps(out / "iteration-1" / "dataset", "train")
+    assert {s.run_id for s in grown} & own_run and {s.task for s in grown} == {"diabetes"}
+    assert {s.task for s in load_steps(out / "iteration-1" / "dataset", "eval")} == {"iris"}
+    second = json.loads((out / "iteration-1" / "rl" / "grpo.json").read_text())
+    assert second["start_adapter"] == str(out / "rl" / "adapter") and second["states"] == summary["train_states"]
+    assert summary["iterations"] == 2
 
     # a second run finds every stage done and trains nothing again
     again = train(path)
