@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -421,9 +422,10 @@ def public_view(folder: Path, view: Path) -> Path:
 
 
 def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
-               baselines: list[str] | None = None) -> dict:
+               baselines: list[str] | None = None, seed: int | None = None) -> dict:
     """Run the agent and the baselines (default: every installed one) on one task; returns its row of the benchmark
-    (scores, seconds, overhead). The agent's report.html is rewritten afterwards with the baselines' test scores."""
+    (scores, seconds, overhead). The agent's report.html is rewritten afterwards with the baselines' test scores.
+    ``seed`` replaces the task's seed for the agent and the seeded baselines (FLAML)."""
     root = out / bt.name
     if root.exists():
         if not (root / MARKER).is_file():
@@ -433,13 +435,14 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
     write_atomic(root / MARKER, json.dumps({"task": bt.name, "folder": str(bt.folder), "started_at": time.time()}))
     task_yaml = public_view(bt.folder, root / "public")
     task, registry = load_with_plugins(task_yaml, root / "agent")
-    task = task.model_copy(update={"budget": task.budget.model_copy(update={"total_seconds": bt.budget})})
+    task = task.model_copy(update={"budget": task.budget.model_copy(update={"total_seconds": bt.budget}),
+                                   **({"seed": seed} if seed is not None else {})})
     metric = registry.metrics[task.metric]
     if task.id_column is None:
         raise SuiteError(f"{bt.folder / 'task.yaml'}: the benchmark grades by id; give the task an id column")
     ctx = prepare_data(task, maximize=metric.maximize, proba=metric.proba).context
     answers = bt.folder / ANSWERS
-    row: dict[str, Any] = {"task": bt.name, "metric": task.metric, "direction": metric.direction,
+    row: dict[str, Any] = {"task": bt.name, "metric": task.metric, "direction": metric.direction, "seed": task.seed,
                            "budget_seconds": bt.budget, "rows": {"train": ctx.n_train + ctx.n_valid, "test": ctx.n_test}}
 
     log(f"bench: {bt.name}: agent, {bt.budget:g} s budget")
@@ -523,9 +526,9 @@ def _graded(path: Path, answers: Path, ctx: TaskContext, metric: Metric) -> tupl
 # --- the suite --------------------------------------------------------------------------------------------------
 
 def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: float | None = None,
-              only: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
-    """Run every selected task; writes ``bench.json`` and ``bench.md`` into the output folder and returns the
-    report (the JSON's content)."""
+              only: list[str] | None = None, log: Callable[[str], None] = print, seed: int | None = None) -> dict:
+    """Run every selected task (with ``seed`` instead of each task's own, when given); writes ``bench.json`` and
+    ``bench.md`` into the output folder and returns the report (the JSON's content)."""
     suite, tasks, default_out = load_suite(suite_path, budget=budget, only=only)
     out_dir = Path(out).resolve() if out else default_out
     for bt in tasks:  # every task file is checked before anything runs
@@ -541,7 +544,7 @@ def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: 
                               "output": str(out_dir), "baselines": names, "started_at": time.time(),
                               "tasks": []}
     for bt in tasks:
-        report["tasks"].append(bench_task(bt, out_dir, log=log, baselines=names))
+        report["tasks"].append(bench_task(bt, out_dir, log=log, baselines=names, seed=seed))
         report["summary"] = summary(report["tasks"], names)
         write_atomic(out_dir / "bench.json", json.dumps(report, indent=1, default=str))
         write_atomic(out_dir / "bench.md", markdown(report))
@@ -554,6 +557,42 @@ def summary(rows: list[dict], names: list[str]) -> dict:
     """Medal-style: for each baseline, on how many tasks the agent beat it."""
     return {name: {"beaten": sum(bool(r["beats"][name]) for r in rows), "tasks": len(rows),
                    "beaten_on": [r["task"] for r in rows if r["beats"][name]]} for name in names}
+
+
+def seeds_markdown(reports: list[dict]) -> str:
+    """Runs of one suite under several seeds, per task: each system's test score as mean ± standard deviation over
+    the seeds, and in how many seeds the agent was at least as good as the best baseline of that same seed."""
+    names = reports[0]["baselines"]
+    by_task: dict[str, list[dict]] = {}
+    for report in reports:
+        for row in report["tasks"]:
+            by_task.setdefault(row["task"], []).append(row)
+    lines = [f"# Benchmark over seeds: {reports[0]['suite']}", "",
+             f"Test scores, mean ± standard deviation over {len(reports)} seeds "
+             f"({', '.join(str(r.get('seed')) for r in reports)}); the last column counts the seeds in which the "
+             f"agent was at least as good as the best baseline run with the same seed.", "",
+             "| task | metric | agent | " + " | ".join(names) + " | agent ≥ best baseline |",
+             "|---|---|---|" + "---|" * len(names) + "---|"]
+    for task, rows in by_task.items():
+        def spread(values: list) -> str:
+            values = [v for v in values if v is not None]
+            if not values:
+                return "—"
+            sd = statistics.stdev(values) if len(values) > 1 else 0.0
+            return f"{statistics.fmean(values):.5g} ± {sd:.2g}"
+
+        maximize = rows[0]["direction"] == "maximize"
+        wins = 0
+        for r in rows:
+            scores = [b["score"] for b in r["baselines"].values() if b["score"] is not None]
+            best = (max if maximize else min)(scores) if scores else None
+            a = r["agent"]["score"]
+            wins += a is not None and (best is None or (a >= best if maximize else a <= best))
+        lines.append(f"| {task} | {rows[0]['metric']} {'↑' if maximize else '↓'} | "
+                     f"{spread([r['agent']['score'] for r in rows])} | "
+                     + " | ".join(spread([r["baselines"][n]["score"] for r in rows]) for n in names)
+                     + f" | {wins}/{len(rows)} |")
+    return "\n".join(lines) + "\n"
 
 
 def _num(x: float | None, digits: int = 5) -> str:
@@ -628,11 +667,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float,
                         help="agent, FLAML and AutoGluon seconds per task (overrides the suite's)")
     parser.add_argument("--tasks", help="comma-separated task names to run (default: all)")
+    parser.add_argument("--seeds", help="comma-separated seeds: the whole benchmark once per seed (in seed-<s>/ of "
+                                        "the output folder), then each score's mean and spread in bench-seeds.md")
     args = parser.parse_args(argv)
     only = [t.strip() for t in args.tasks.split(",") if t.strip()] if args.tasks else None
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     try:
-        report = run_suite(args.suite, out=args.out, budget=args.budget, only=only,
-                           log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        seeds = _seeds(args.seeds)
+        if seeds:
+            return _run_seeds(args, only, seeds, log)
+        report = run_suite(args.suite, out=args.out, budget=args.budget, only=only, log=log)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -641,6 +685,28 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     print(markdown(report), end="")
     print(f"\nwritten: {Path(report['output']) / 'bench.md'}, {Path(report['output']) / 'bench.json'}")
+    return 0
+
+
+def _seeds(text: str | None) -> list[int]:
+    if not text:
+        return []
+    try:
+        return [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise SuiteError(f"--seeds: {text!r} is not a comma-separated list of integers (e.g. 0,1,2)") from None
+
+
+def _run_seeds(args, only: list[str] | None, seeds: list[int], log: Callable[[str], None]) -> int:
+    out = Path(args.out).resolve() if args.out else load_suite(args.suite, only=only)[2]
+    reports = []
+    for seed in seeds:
+        log(f"bench: seed {seed}")
+        reports.append(run_suite(args.suite, out=out / f"seed-{seed}", budget=args.budget, only=only, log=log,
+                                 seed=seed))
+        write_atomic(out / "bench-seeds.md", seeds_markdown(reports))
+    print(seeds_markdown(reports), end="")
+    print(f"\nwritten: {out / 'bench-seeds.md'} (each seed's own report in {out}/seed-<s>/)")
     return 0
 
 

@@ -370,3 +370,25 @@ def test_the_benchmark_command_runs_agent_and_baselines_and_grades_them(tmp_path
 
     # The agent saw the public files only.
     assert not [p for p in (out / "biopsy").rglob("*") if "answers" in p.name.lower()]
+
+
+def test_a_benchmark_over_seeds_reports_each_score_with_its_spread_and_the_seeds_the_agent_won():
+    from core.bench import seeds_markdown
+
+    def report(seed, agent, flaml, autogluon):
+        row = {"task": "wilms-relapse", "metric": "roc_auc", "direction": "maximize", "seed": seed,
+               "agent": {"score": agent}, "baselines": {"flaml": {"score": flaml}, "autogluon": {"score": autogluon}}}
+        return {"suite": "mlestar-bench", "seed": seed, "baselines": ["flaml", "autogluon"], "tasks": [row]}
+
+    md = seeds_markdown([report(0, 0.71, 0.70, 0.72), report(1, 0.73, 0.71, 0.70), report(2, 0.72, 0.72, None)])
+
+    assert "| task | metric | agent | flaml | autogluon | agent ≥ best baseline |" in md
+    # agent 0.71, 0.73, 0.72: mean 0.72, sd 0.01; the seeds it won: 1 and 2 (a tie counts), not 0 (AutoGluon 0.72)
+    assert "| wilms-relapse | roc_auc ↑ | 0.72 ± 0.01 | 0.71 ± 0.01 | 0.71 ± 0.014 | 2/3 |" in md
+    assert "3 seeds (0, 1, 2)" in md
+
+
+def test_seeds_that_are_not_integers_are_one_line_and_exit_code_2(capsys):
+    assert main([str(SUITE), "--seeds", "0,one"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --seeds: '0,one' is not a comma-separated list of integers "
+                                               "(e.g. 0,1,2)")
