@@ -10,7 +10,7 @@ from ablation import split_blocks
 from ablation.summary import NOT_REFINED
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.context import RunContext
-from graphs.selection import finalists
+from graphs.selection import choose_final
 
 MAIN = "main"
 
@@ -176,10 +176,14 @@ def more_cards(rc: RunContext, state: dict, extra: int = 8) -> list[dict]:
 
 
 def final_estimate(rc: RunContext, state: dict) -> float | None:
-    """Seconds the final rerun on every labelled row should take, for the costliest of the finalists the final
-    choice may take (graphs.selection.finalists: the search's best may be one model, the chosen one an ensemble)."""
-    seconds = [s for s in (rerun_seconds(rc, a) for a in finalists(rc, state)) if s is not None]
-    return max(seconds) if seconds else None
+    """Seconds the final rerun on every labelled row should take, for the solution the final choice would submit
+    now (graphs.selection.choose_final, on the selection rows: the search's best may be one model, the chosen one
+    an ensemble). Not the costliest finalist: that reserve, kept for an ensemble the selection rows did not
+    choose, left 14-16 s of aids-australia's and doctor-visits' 120 s unused. The scheduler asks again after every
+    item, so the reserve follows the choice; a choice made costlier by the very last item is what submit's grace
+    (or its search-stage fallback) is for."""
+    chosen, _ = choose_final(rc, state)
+    return rerun_seconds(rc, chosen) if chosen else None
 
 
 def rerun_seconds(rc: RunContext, attempt: dict) -> float | None:
