@@ -35,7 +35,7 @@ from core.policy import TaskContext
 from core.scoring import score_predictions
 from core.store import RunStore
 from core.submission import frame_problems
-from core.task import PRIVATE_MARKERS, Task, read_model
+from core.task import PRIVATE_MARKERS, PluginChoice, Task, read_model
 
 ANSWERS = Path("private") / "answers.csv"
 MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
@@ -422,10 +422,11 @@ def public_view(folder: Path, view: Path) -> Path:
 
 
 def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
-               baselines: list[str] | None = None, seed: int | None = None) -> dict:
+               baselines: list[str] | None = None, seed: int | None = None, policy: dict | None = None) -> dict:
     """Run the agent and the baselines (default: every installed one) on one task; returns its row of the benchmark
     (scores, seconds, overhead). The agent's report.html is rewritten afterwards with the baselines' test scores.
-    ``seed`` replaces the task's seed for the agent and the seeded baselines (FLAML)."""
+    ``seed`` replaces the task's seed for the agent and the seeded baselines (FLAML); ``policy`` ({name, options})
+    the task's policy."""
     root = out / bt.name
     if root.exists():
         if not (root / MARKER).is_file():
@@ -436,7 +437,8 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
     task_yaml = public_view(bt.folder, root / "public")
     task, registry = load_with_plugins(task_yaml, root / "agent")
     task = task.model_copy(update={"budget": task.budget.model_copy(update={"total_seconds": bt.budget}),
-                                   **({"seed": seed} if seed is not None else {})})
+                                   **({"seed": seed} if seed is not None else {}),
+                                   **({"policy": PluginChoice.model_validate(policy)} if policy else {})})
     metric = registry.metrics[task.metric]
     if task.id_column is None:
         raise SuiteError(f"{bt.folder / 'task.yaml'}: the benchmark grades by id; give the task an id column")
