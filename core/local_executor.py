@@ -205,13 +205,16 @@ FOLD_RUNNER_NAME = "run_folds.py"
 FOLD_MARK = "=== mlestar: fold {} at {} ==="  # the fold and the wall-clock time it started
 FOLD_LINE = re.compile(r"^=== mlestar: fold (\d+) at ([\d.]+) ===$")
 # Runs solution.py in each fold folder in turn, in this one process; a marker line on stdout and stderr opens each
-# fold's output. A fold that raises ends the process with its traceback, as a script of its own would.
+# fold's output. A fold that raises ends the process with its traceback, as a script of its own would. FOLDS_ENV
+# tells each fold how many share the run, so a script with a time slice of its own (an Optuna study) can split it.
+FOLDS_ENV = "MLESTAR_FOLDS"
 FOLD_RUNNER = f'''import gc
 import os
 import runpy
 import sys
 import time
 
+os.environ["{FOLDS_ENV}"] = str(len(sys.argv) - 1)
 for k, folder in enumerate(sys.argv[1:]):
     os.chdir(folder)
     started = "%.3f" % time.time()

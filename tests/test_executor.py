@@ -390,6 +390,17 @@ def test_the_local_executor_runs_the_folds_in_one_process_so_libraries_are_impor
     assert seen == ["folds seen 1", "folds seen 2", "folds seen 3"]
 
 
+def test_each_fold_knows_how_many_folds_share_its_run(folded, executor):
+    # a script with a time slice of its own (the tune op's Optuna study) splits it over the folds run in turn
+    code = FOLD_SCRIPT.replace("import pandas as pd", "import os\nimport pandas as pd\n"
+                               "print('folds sharing the run', os.environ.get('MLESTAR_FOLDS'))")
+    result = executor(workers=2).run(request(code, folded))
+
+    assert result.status == Status.OK, result.error_tail
+    shared = [line for line in (result.workdir / "stdout.txt").read_text().splitlines() if line.startswith("folds")]
+    assert shared == ["folds sharing the run 3"] * 3
+
+
 def test_folds_in_one_process_record_the_start_up_they_paid_once_apart_from_each_folds_fit(folded, executor):
     # A first import that takes 1.5 s and a fit of 0.3 s per fold: a run of its own costs both, so the final
     # full-data run must be estimated from the start-up plus one fold's fit, not from a third of the total.

@@ -361,8 +361,8 @@ def test_tuning_runs_for_a_blend_member_within_its_time_slice(contracts, policy)
     run = run_script(contract, tuned)
     assert_contract_kept(contract, run)
     assert plausible(contract, run.score)
-    assert re.search(r"tuning member 1 \(XGBRegressor\): \d+ trials", run.stdout)
-    assert re.search(r"tuning member 2 \(Ridge\): \d+ trials", run.stdout)
+    assert re.search(r"tuning member 1 \(XGBRegressor\): \d+ trials in 4 s", run.stdout)
+    assert re.search(r"tuning member 2 \(Ridge\): \d+ trials in 4 s", run.stdout)
 
 
 def test_for_an_mae_task_the_boosters_fit_the_median_and_explicit_params_still_win():
