@@ -146,16 +146,18 @@ def _grpo_stage(spec, base: str, adapter: Path | None, train: list, runner, rl_d
 
 def _on_policy_round(spec, base: str, adapter: Path, splits: dict, folder: Path) -> dict:
     """One on-policy round's data: the pipeline run on the training tasks with ``adapter`` answering
-    ``plan_refinement`` (sampling at GRPO's temperature, so its runs explore), and the dataset with those runs'
-    steps added (saved in ``folder``/dataset and reused)."""
+    ``plan_refinement`` (sampling at GRPO's temperature, so its runs explore; replies capped at GRPO's completion
+    length), and the dataset with those runs' steps added (saved in ``folder``/dataset and reused)."""
     from rl.collect import collect
     from rl.dataset import SPLITS, extend_dataset, load_steps, save_dataset
 
     saved = folder / "dataset"
     if (saved / "train.jsonl").is_file():
         return {name: load_steps(saved, name) for name in SPLITS}
+    # replies as long as GRPO let them be: a longer budget only gives a half-trained adapter room to ramble
     policy = {"name": "hf", "options": {"model": base, "adapter": str(adapter), "action_format": spec.action_format,
-                                        "answer_roles": ["plan_refinement"], "temperature": spec.rl.temperature}}
+                                        "answer_roles": ["plan_refinement"], "temperature": spec.rl.temperature,
+                                        "max_tokens": {"plan_refinement": spec.rl.max_completion_length}}}
     from core.bench import load_suite
 
     held = {s.task for s in splits["eval"]}

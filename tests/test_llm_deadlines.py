@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -22,7 +23,7 @@ from core.cards import ModelCard
 from core.policy import AblationEffect, AblationView
 from core.store import RunStore
 from graphs.evaluate import CALL_SHARE, ask
-from plugins.llm import Completion, LLMPolicy, LLMUnavailable
+from plugins.llm import Completion, LLMPolicy, LLMUnavailable, usage_summary, usage_table
 from plugins.policy_hf import HFPolicy
 from plugins.policy_openai import OpenAIPolicy
 
@@ -170,6 +171,8 @@ def test_an_openai_request_past_its_deadline_returns_none_within_a_few_seconds(l
 
 @pytest.mark.slow
 def test_a_run_with_the_hf_policy_keeps_its_budget_hands_write_initial_over_and_still_refines(smollm2, tmp_path):
+    # Also the whole run with the in-process model (SmolLM2 on a copy of examples/penguins): it ends with a valid
+    # submission whatever the model writes, and every call is in the run store for the usage summary.
     budget = 150
     task_dir = tmp_path / "penguins"
     task_dir.mkdir()
@@ -200,5 +203,16 @@ def test_a_run_with_the_hf_policy_keeps_its_budget_hands_write_initial_over_and_
     for role in result["handed_to_heuristic"]:
         assert sum(f"the heuristic policy answers {role} for the rest of the run" in line
                    for line in log.splitlines()) == 1
-    calls = [c for c in RunStore(out / "runs.sqlite").llm_calls() if c["role"] == "write_initial"]
-    assert len(calls) >= 3 and not any(c["ok"] for c in calls)
+    calls = RunStore(out / "runs.sqlite").llm_calls()
+    written = [c for c in calls if c["role"] == "write_initial"]
+    assert len(written) >= 3 and not any(c["ok"] for c in written)
+
+    submission, test = pd.read_csv(out / "submission.csv"), pd.read_csv(task_dir / "test.csv")
+    assert list(submission.columns) == ["id", "species"] and sorted(submission["id"]) == sorted(test["id"])
+    assert set(submission["species"]) <= {"Adelie", "Chinstrap", "Gentoo"}
+    assert {c["model"] for c in calls} == {"smollm2-135m-instruct"}
+    assert {"write_initial", "simplify_block", "summarize_ablation", "plan_refinement"} <= {c["role"] for c in calls}
+    assert all(c["node"] for c in calls)  # each call knows the graph node it was made from
+    summary = usage_summary(RunStore(out / "runs.sqlite"))
+    assert summary["total"]["calls"] == len(calls)
+    print(usage_table(summary))
