@@ -109,3 +109,12 @@ def test_train_yaml_runs_dataset_sft_grpo_and_an_on_policy_round_into_an_adapter
                        "max_tokens": {"plan_refinement": 24}})
     policy.load()
     assert type(policy.model).__name__ == "PeftModelForCausalLM"
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples" / "train").glob("*.yaml")))
+def test_every_example_train_yaml_is_a_valid_train_file(name):
+    from rl.config import load_train_file
+
+    spec = load_train_file(ROOT / "examples" / "train" / name, need_data=False)
+
+    assert spec.collect.suite.is_file() and spec.output.is_absolute()
