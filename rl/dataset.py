@@ -200,28 +200,32 @@ def task_folds(tasks: Iterable[str], folds: int | None = None) -> list[list[str]
 def build_dataset(stores: Iterable[str | Path], eval_tasks: Iterable[str] | None = None,
                   eval_fraction: float = 0.25) -> dict[str, list[Step]]:
     """Read, deduplicate, scale and split the steps of ``stores`` (run store files or folders holding them)."""
-    paths = []
-    for item in stores:
-        item = Path(item)
-        paths += sorted(item.rglob("runs.sqlite")) if item.is_dir() else [item]
+    paths = store_paths(stores)
     if not paths:
         raise DatasetError("no run stores given (runs.sqlite files, or folders that hold them)")
-    steps = dedupe(s for p in paths for s in steps_from_store(p))
-    scales = task_scales(steps)
-    steps = [s.model_copy(update={"scale": scales[s.task]}) for s in steps]
+    steps = scaled(dedupe(s for p in paths for s in steps_from_store(p)))
     return split_by_task(steps, eval_tasks, eval_fraction)
+
+
+def store_paths(stores: Iterable[str | Path]) -> list[Path]:
+    """The run store files named by ``stores``: files as given, folders searched for runs.sqlite."""
+    paths = []
+    for item in map(Path, stores):
+        paths += sorted(item.rglob("runs.sqlite")) if item.is_dir() else [item]
+    return paths
+
+
+def scaled(steps: list[Step]) -> list[Step]:
+    """The steps with their task's reward scale (task_scales) set."""
+    scales = task_scales(steps)
+    return [s.model_copy(update={"scale": scales[s.task]}) for s in steps]
 
 
 def extend_dataset(splits: dict[str, list[Step]], stores: Iterable[str | Path]) -> dict[str, list[Step]]:
     """``splits`` with the steps of ``stores`` added (deduplicated, every task's scale measured again), held-out
     tasks staying held out: how on-policy rounds grow the dataset with the policy's own runs."""
-    paths = []
-    for item in stores:
-        item = Path(item)
-        paths += sorted(item.rglob("runs.sqlite")) if item.is_dir() else [item]
-    steps = dedupe([*splits["train"], *splits["eval"], *(s for p in paths for s in steps_from_store(p))])
-    scales = task_scales(steps)
-    steps = [s.model_copy(update={"scale": scales[s.task]}) for s in steps]
+    new = (s for p in store_paths(stores) for s in steps_from_store(p))
+    steps = scaled(dedupe([*splits["train"], *splits["eval"], *new]))
     held = {s.task for s in splits["eval"]}
     return {"train": [s for s in steps if s.task not in held], "eval": [s for s in steps if s.task in held]}
 
