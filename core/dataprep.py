@@ -14,8 +14,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
+from core import assets
 from core.folds import FOLDS_DIR, VALIDATION_FOLDS
-from core.policy import ColumnInfo, TaskContext
+from core.policy import AssetInfo, ColumnInfo, TaskContext
 from core.task import Task
 
 SYNTHETIC_ID = "row_id"
@@ -48,7 +49,9 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     tmp.mkdir(parents=True)
 
     train = pd.read_csv(task.train)
-    test = pd.read_csv(task.test)
+    # without test.csv the sample submission's ids are the rows to predict (core.task checked it names them)
+    test = pd.read_csv(task.test) if task.test is not None else \
+        pd.read_csv(task.sample_submission, usecols=[task.id_column])
     id_col = task.id_column or SYNTHETIC_ID
     if task.id_column is None:  # every row needs an id so predictions can be matched to rows
         train.insert(0, SYNTHETIC_ID, np.arange(len(train)))
@@ -71,6 +74,8 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     everything = pd.concat([fit_part, valid], ignore_index=True)
     folds = fold_count(task.validation.folds, len(search))
 
+    links, folders, infos = _assets(task, tmp / ASSETS, root / ASSETS)
+
     def write(folder: Path, train_rows: pd.DataFrame, valid_rows: pd.DataFrame) -> None:
         folder.mkdir(parents=True)
         train_rows.to_csv(folder / "train.csv", index=False)
@@ -79,6 +84,8 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         sample.to_csv(folder / "sample_submission.csv", index=False)
         for path in task.extra_files:
             shutil.copyfile(path, folder / path.name)
+        for name, target in links.items():  # the executors mount (or copy) what these point at, read-only
+            (folder / name).symlink_to(target)
 
     if folds == 1:
         write(tmp / "full", everything, valid)
@@ -100,7 +107,7 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         for k, (fit_rows, held) in enumerate(splitter.split(search, search[task.target])):
             write(tmp / "search" / FOLDS_DIR / str(k), search.iloc[fit_rows],
                   pd.concat([search.iloc[held], valid], ignore_index=True))
-        shutil.copytree(tmp / "search" / FOLDS_DIR, tmp / "full" / VALIDATION_FOLDS)
+        shutil.copytree(tmp / "search" / FOLDS_DIR, tmp / "full" / VALIDATION_FOLDS, symlinks=True)
         share = task.validation.selection
         scored, chosen = (search, valid) if share > 0 else (pd.concat([search, valid], ignore_index=True), None)
     scored[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
@@ -108,15 +115,45 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         chosen[[id_col, task.target]].to_csv(tmp / "selection_truth.csv", index=False)
 
     classes = _sorted_labels(train[task.target]) if task.task_type == "classification" else []
+    candidates = [id_col, *(c for c in train.columns if c not in (id_col, task.target) and train[c].dtype == object)]
+    images = assets.find_images(train, test, candidates, folders)
+    columns = [_column_info(train[c]) for c in train.columns
+               if c not in (task.target, id_col) and (images is None or c != images.column)]
     ctx = TaskContext(
         name=task.name, goal=task.goal, task_type=task.task_type, metric=task.metric, maximize=maximize,
         proba=proba, target=task.target, id_column=id_col, prediction_columns=pred_cols, classes=classes,
-        columns=[_column_info(train[c]) for c in train.columns if c not in (task.target, id_col)],
-        n_train=len(fit_part), n_valid=len(valid), n_test=len(test),
-        files=sorted(p.name for p in (tmp / "full").iterdir()), seed=task.seed)
+        columns=columns, n_train=len(fit_part), n_valid=len(valid), n_test=len(test),
+        files=sorted(p.name for p in (tmp / "full").iterdir()), seed=task.seed,
+        modality=task.modality or assets.modality(columns, images), assets=list(infos.values()), images=images)
     (tmp / "manifest.json").write_text(json.dumps({"stamp": stamp, "context": ctx.model_dump()}, indent=1))
     tmp.rename(root)  # the folder appears whole or not at all
     return PreparedData(root / "search", root / "full", root / "valid_truth.csv", ctx, _selection_file(root))
+
+
+ASSETS = "assets"  # under output/data: the task's archives, unpacked
+
+
+def _assets(task: Task, unpack_into: Path, final: Path):
+    """Each provided folder as it is, each archive as itself and as the folder it unpacks into (under
+    ``unpack_into``, which becomes ``final``) unless a provided folder has that name already. Returns (./input/
+    name -> the path it links to once the prepared folder is in place, folder name -> where it is now, folder
+    name -> its description)."""
+    links: dict[str, Path] = {}
+    folders: dict[str, Path] = {}
+    infos: dict[str, AssetInfo] = {}
+    given = {p.name for p in task.assets if p.is_dir()}
+    for path in task.assets:
+        links[path.name] = path
+        if path.is_dir():
+            folders[path.name], infos[path.name] = path, assets.describe(path.name, path)
+            continue
+        stem = assets.archive_stem(path.name)
+        if stem in given or stem in links:
+            continue
+        unpacked = assets.unpack(path, unpack_into / stem)
+        links[stem] = final / unpacked.relative_to(unpack_into)
+        folders[stem], infos[stem] = unpacked, assets.describe(stem, unpacked, archive=path.name)
+    return links, folders, infos
 
 
 AUTO_FOLDS, AUTO_FOLD_ROWS = 3, 5000  # small data: the noise of a small validation set outweighs K runs' cost
@@ -151,10 +188,13 @@ def _selection_file(root: Path) -> Path | None:
 
 def _stamp(task: Task) -> str:
     h = hashlib.sha256()
-    for p in [task.train, task.test, *( [task.sample_submission] if task.sample_submission else []), *task.extra_files]:
+    for p in [task.train, *([task.test] if task.test else []),
+              *([task.sample_submission] if task.sample_submission else []), *task.extra_files]:
         st = p.stat()
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
-    h.update(json.dumps(["final run on every labelled row", task.target, task.id_column, task.seed,
+    for p in task.assets:
+        h.update(f"{p}:{assets.stamp(p)}".encode())
+    h.update(json.dumps(["final run on every labelled row", "assets linked", task.modality, task.target, task.id_column, task.seed,
                          task.validation.fraction, task.validation.selection, task.validation.folds,
                          task.budget.search_rows,
                          list(task.prediction_columns)]).encode())

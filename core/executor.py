@@ -20,6 +20,7 @@ from typing import Iterable
 import pandas as pd
 from loguru import logger
 
+from core.assets import stamp as asset_stamp
 from core.files import write_atomic
 from core.folds import fold_dirs, merge_predictions
 from core.store import RunStore
@@ -170,6 +171,7 @@ class Executor:
         self._key_locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._fingerprints: dict[tuple, str] = {}
+        self._asset_stamps: dict[Path, str] = {}
         self._seen_here: set[str] = set()  # keys this executor ran itself (see LOAD_DEPENDENT)
         # at most ``workers`` scripts at once, however requests and their folds are spread over threads
         self._slots = threading.BoundedSemaphore(max(1, options.workers))
@@ -284,9 +286,14 @@ class Executor:
         return _sha(payload)
 
     def fingerprint(self, folder: Path) -> str:
-        """A content hash of every file in ``folder`` (memoised by path, size and modification time)."""
-        files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
+        """A content hash of every file in ``folder`` (memoised by path, size and modification time). A linked
+        asset folder (an image folder: see core.assets) counts by its path and its files' sizes and times, read
+        once per process: its thousands of files are the task's, read-only while the run lasts."""
+        entries = sorted(Path(folder).rglob("*"))
+        files = [p for p in entries if p.is_file()]
+        linked = [p for p in entries if p.is_symlink() and p.is_dir()]
         stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+        stamp += tuple((str(p), os.readlink(p), self._asset_stamp(p.resolve())) for p in linked)
         if stamp not in self._fingerprints:
             h = hashlib.sha256()
             for p in files:
@@ -294,8 +301,15 @@ class Executor:
                 with p.open("rb") as fh:
                     for chunk in iter(lambda: fh.read(1 << 20), b""):
                         h.update(chunk)
+            for p in linked:
+                h.update(f"{p.relative_to(folder)} -> {self._asset_stamp(p.resolve())}\0".encode())
             self._fingerprints[stamp] = h.hexdigest()
         return self._fingerprints[stamp]
+
+    def _asset_stamp(self, folder: Path) -> str:
+        if folder not in self._asset_stamps:
+            self._asset_stamps[folder] = asset_stamp(folder)
+        return self._asset_stamps[folder]
 
     # helpers
     def _lock_for(self, key: str) -> threading.Lock:

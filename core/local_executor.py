@@ -274,6 +274,11 @@ def _clear_outputs(workdir: Path) -> None:
 
 
 def _link_or_copy(src: str, dest: str) -> None:
+    if os.path.realpath(src) != os.path.abspath(src):
+        # reached through a link to the task's own files (an image folder: see core.assets): a hard link would let
+        # the script overwrite the user's data, so it gets a copy
+        shutil.copy2(src, dest)
+        return
     try:
         os.link(src, dest)
     except OSError:  # another file system

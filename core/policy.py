@@ -20,6 +20,25 @@ class ColumnInfo(BaseModel):
     unique: int = 0
 
 
+class AssetInfo(BaseModel):
+    """A folder a script finds in ./input/ beside the CSVs (an image folder, or an archive unpacked into one)."""
+
+    name: str  # the folder's name in ./input/
+    archive: str = ""  # the archive it was unpacked from (also in ./input/ under that name), if any
+    files: int = 0
+    types: dict[str, int] = Field(default_factory=dict)  # file suffix ("" for none) -> files
+    examples: list[str] = Field(default_factory=list)  # a few file paths, relative to ./input/
+
+
+class ImageInfo(BaseModel):
+    """Where each row's image is: ``./input/<folder>/<value of column><suffix>``, for training and test rows."""
+
+    column: str
+    suffix: str = ""  # "" when the column's values are file names already
+    train_folder: str
+    test_folder: str
+
+
 class TaskContext(BaseModel):
     """What every role knows about the task (built once from the prepared data)."""
 
@@ -39,6 +58,9 @@ class TaskContext(BaseModel):
     n_test: int
     files: list[str]  # every file a script finds in ./input/
     seed: int = 0
+    modality: str = "tabular"  # "tabular" | "text" | "image" | "mixed": what the rows' features are
+    assets: list[AssetInfo] = Field(default_factory=list)
+    images: ImageInfo | None = None
 
     def output_kind(self) -> str:
         """What the prediction columns hold (the script contract): value, wide (one probability per class),

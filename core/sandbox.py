@@ -198,6 +198,17 @@ def folder_bytes(folder: Path) -> int:
     return total
 
 
+def linked_assets(folders: list[Path]) -> dict[str, str]:
+    """{what an input folder's symlink names: the real path it reaches} for the links at the top of each folder:
+    the task's asset folders and archives (core.assets), mounted read-only where the links expect them."""
+    found = {}
+    for folder in folders:
+        for entry in os.scandir(folder):
+            if entry.is_symlink() and os.path.isabs(os.readlink(entry.path)) and os.path.exists(entry.path):
+                found[os.readlink(entry.path)] = os.path.realpath(entry.path)
+    return found
+
+
 def isolated_command(cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]],
                      network: bool = False) -> list[str]:
     """``cmd`` wrapped in bubblewrap: system folders and the interpreter read-only, the run folder writable, the
@@ -224,5 +235,7 @@ def isolated_command(cmd: list[str], workdir: Path, inputs: list[tuple[Path, Pat
     args += ["--bind", str(workdir), str(workdir)]
     for src, mount in inputs:
         args += ["--ro-bind", str(src), str(mount)]
+    for link, target in sorted(linked_assets([src for src, _ in inputs]).items()):
+        args += ["--ro-bind", target, link]  # the link's own text must resolve inside the sandbox too
     args += ["--chdir", str(workdir), "--"]
     return args + cmd

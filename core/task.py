@@ -16,6 +16,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from core.assets import archive_stem, readable_archive
 from core.errors import TaskError
 
 PRIVATE_MARKERS = ("answer", "private", "solution")  # files never shown to a script, as in MLE-bench layouts
@@ -32,7 +33,10 @@ class DataSpec(_Strict):
     sample_submission: Path | None = None
     target: str | None = None
     id: str | None = None
-    extra_files: list[Path] = Field(default_factory=list, description="other provided files the scripts may use")
+    extra_files: list[Path] = Field(default_factory=list, description="other provided files, folders or archives "
+                                                                      "the scripts may use")
+    modality: Literal["tabular", "text", "image", "mixed"] | None = Field(
+        None, description="what the rows' features are; inferred from the files and columns when left out")
 
 
 class Budget(_Strict):
@@ -133,9 +137,11 @@ class Task(BaseModel):
     source: Path  # the task.yaml it came from
     goal: str
     train: Path
-    test: Path
+    test: Path | None  # None: the test rows are the sample submission's ids (MLE-bench image competitions)
     sample_submission: Path | None
     extra_files: tuple[Path, ...]
+    assets: tuple[Path, ...] = ()  # provided folders and archives (see core.assets)
+    modality: str | None = None  # as declared in data.modality; None: inferred when the data are prepared
     target: str
     id_column: str | None
     prediction_columns: tuple[str, ...]  # the sample's non-id columns (one per class in a wide probability format)
@@ -155,10 +161,12 @@ class Task(BaseModel):
     @property
     def public_files(self) -> dict[str, Path]:
         """Every provided file a script may read, by the name it has in the working folder's input/."""
-        files = {"train.csv": self.train, "test.csv": self.test}
+        files = {"train.csv": self.train}
+        if self.test is not None:
+            files["test.csv"] = self.test
         if self.sample_submission is not None:
             files["sample_submission.csv"] = self.sample_submission
-        for path in self.extra_files:
+        for path in (*self.extra_files, *self.assets):
             files.setdefault(path.name, path)
         return files
 
@@ -260,34 +268,51 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
             raise TaskError(f"{where}: {key}: {p} is {what}; point {key} at a file")
         return p
 
+    def asset_or_file(value: Path) -> Path:
+        p = path_of(value if folder is None or value.is_absolute() else folder / value, "data.extra_files")
+        if not (p.is_file() or p.is_dir()):
+            raise TaskError(f"{where}: data.extra_files: {p} is not a regular file or folder; point it at one")
+        return p
+
     data = tf.data
     folder = path_of(data.dir, "data.dir") if data.dir else None
     if folder is not None and not folder.is_dir():
         raise TaskError(f"{where}: data.dir: {folder} is not a folder; point it at the competition folder")
 
-    def data_file(key: str, default_name: str | None, required: bool) -> Path | None:
+    def data_file(key: str, default_names: tuple[str, ...], required: bool) -> Path | None:
         value = getattr(data, key)
         if value is not None:
             return file_of(value if folder is None or value.is_absolute() else folder / value, f"data.{key}")
-        if folder is not None and default_name and (folder / default_name).is_file():
-            return folder / default_name
+        for name in default_names if folder is not None else ():
+            if (folder / name).is_file():
+                return folder / name
         if required:
-            hint = f"add data.{key}" + (f" or put {default_name} in data.dir" if default_name else "")
+            hint = f"add data.{key}" + (f" or put {default_names[0]} in data.dir" if default_names else "")
             raise TaskError(f"{where}: data.{key}: required key is missing; {hint}")
         return None
 
-    train = data_file("train", "train.csv", True)
-    test = data_file("test", "test.csv", True)
-    sample = data_file("sample_submission", "sample_submission.csv", False)
-    extra = [file_of(p if folder is None or p.is_absolute() else folder / p, "data.extra_files")
-             for p in data.extra_files]
+    train = data_file("train", TRAIN_NAMES, True)
+    sample = data_file("sample_submission", ("sample_submission.csv",), False)
+    # MLE-bench's image competitions have no test.csv: the sample submission's ids are the rows to predict
+    test = data_file("test", ("test.csv",), sample is None)
+    out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else
+                     base / "out" / (tf.name or (folder or base).name))
+    provided = [asset_or_file(p) for p in data.extra_files]
     if folder is not None:
-        named = {train, test, sample, *extra}
+        named = {train, test, sample, *provided}
         for p in sorted(folder.iterdir()):
             low = p.name.lower()
-            if p.is_file() and p not in named and p.name != "description.md" and p.suffix not in {".yaml", ".yml"} \
-                    and not any(m in low for m in PRIVATE_MARKERS):
-                extra.append(p.resolve())
+            if p in named or p.name.startswith(".") or p.name == "__pycache__" or \
+                    any(m in low for m in PRIVATE_MARKERS) or Path(out).resolve().is_relative_to(p.resolve()):
+                continue  # hidden, private, or the run's own output folder
+            if p.is_dir() or (p.is_file() and p.name != "description.md" and p.suffix not in {".yaml", ".yml"}):
+                provided.append(p.resolve())
+    assets = [p for p in provided if p.is_dir() or archive_stem(p.name)]
+    extra = [p for p in provided if p not in assets]
+    for archive in (p for p in assets if p.is_file()):
+        if not readable_archive(archive):
+            raise TaskError(f"{where}: data.dir: {archive} is not a readable archive; replace it, or unpack it "
+                            f"into a folder beside it")
 
     goal = _goal(tf, base, folder, where, file_of)
     if tf.metric not in metrics:
@@ -297,21 +322,24 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     metric = metrics[tf.metric]
 
     train_cols = _columns(train, where, "data.train")
-    test_cols = _columns(test, where, "data.test")
+    test_cols = _columns(test, where, "data.test") if test is not None else \
+        _columns(sample, where, "data.sample_submission")[:1]  # only the id column names the rows to predict
     target, id_column, pred_cols = _infer_columns(data, sample, train, train_cols, test_cols, where)
-    _check_test_columns(test, train, train_cols, test_cols, {target, *pred_cols}, where)
+    if test is not None:
+        _check_test_columns(test, train, train_cols, test_cols, {target, *pred_cols}, where)
     labels = _scan_csv(train, where, "data.train", target, classes=metric.task_type == "classification")
-    if _scan_csv(test, where, "data.test").rows == 0:
+    rows = _scan_csv(test, where, "data.test").rows if test is not None else None
+    if rows == 0:
         raise TaskError(f"{where}: data.test: {test} has a header but no rows; give it the rows to predict")
-    if sample is not None:
-        _scan_csv(sample, where, "data.sample_submission")
+    if sample is not None and _scan_csv(sample, where, "data.sample_submission").rows == 0 and test is None:
+        raise TaskError(f"{where}: data.sample_submission: {sample} has a header but no rows, and there is no "
+                        f"test.csv; list the rows to predict in one of them")
     _check_labels(labels, metric.task_type, tf.validation.fraction, train, target, tf.metric, where)
 
     name = tf.name or (folder or base).name  # an MLE-bench folder is named after its competition
-    out = output or (path_of(tf.output, "output", must_exist=False) if tf.output else base / "out" / name)
     return Task(
         name=name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
-        extra_files=tuple(extra), target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
+        extra_files=tuple(extra), assets=tuple(assets), modality=data.modality, target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
         metric=tf.metric, task_type=metric.task_type, budget=tf.budget, policy=tf.policy,
         retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, strategy=tf.strategy, output=Path(out).resolve(),
         seed=tf.seed, plugins=tf.plugins, graph=tf.graph,
@@ -504,6 +532,7 @@ def _target_from_sample(pred_cols: list[str], train: Path, train_cols: list[str]
 
 
 LABEL_CHUNK_ROWS = 100_000
+TRAIN_NAMES = ("train.csv", "labels.csv", "train_labels.csv")  # what MLE-bench folders call the labelled rows
 
 
 def _columns_labelled(path: Path, columns: list[str], labels: set[str], where: str) -> list[str]:
