@@ -15,7 +15,18 @@ def constant_submission(input_dir: Path, ctx: TaskContext) -> pd.DataFrame:
     probability columns, or the median for regression."""
     train = pd.read_csv(input_dir / "train.csv")
     sample = pd.read_csv(input_dir / "sample_submission.csv")
-    y = train[ctx.target].dropna()
+    out = sample.copy()
+    if ctx.targets:  # one column per target, each filled as a task of its own would be
+        for target in ctx.targets:
+            single = ctx.model_copy(update={"target": target, "targets": [], "prediction_columns": [target]})
+            out[target] = _constants(train[target].dropna(), single)[target]
+        return out
+    for col, value in _constants(train[ctx.target].dropna(), ctx).items():
+        out[col] = value
+    return out
+
+
+def _constants(y: pd.Series, ctx: TaskContext) -> dict:
     if ctx.task_type == "regression":
         values = {c: float(y.median()) for c in ctx.prediction_columns}
     elif ctx.proba and len(ctx.prediction_columns) > 1:
@@ -26,7 +37,4 @@ def constant_submission(input_dir: Path, ctx: TaskContext) -> pd.DataFrame:
         values = {ctx.prediction_columns[0]: float((y.astype(str) == positive).mean())}
     else:
         values = {ctx.prediction_columns[0]: y.mode().iloc[0]}
-    out = sample.copy()
-    for col, value in values.items():
-        out[col] = value
-    return out
+    return values

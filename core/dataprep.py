@@ -56,10 +56,13 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     if task.id_column is None:  # every row needs an id so predictions can be matched to rows
         train.insert(0, SYNTHETIC_ID, np.arange(len(train)))
         test.insert(0, SYNTHETIC_ID, np.arange(len(test)))
-    train = train[train[task.target].notna()].reset_index(drop=True)
+    targets = list(task.targets)
+    train = train[train[targets].notna().all(axis=1)].reset_index(drop=True)
     if task.task_type == "classification":
-        train[task.target] = _whole_labels(train[task.target])
-    stratify = _stratify(train[task.target]) if task.task_type == "classification" else None
+        for target in targets:
+            train[target] = _whole_labels(train[target])
+    # several targets: no one column to stratify on, the splits are plain random ones
+    stratify = _stratify(train[task.target]) if task.task_type == "classification" and len(targets) == 1 else None
     fit_part, valid = train_test_split(train, test_size=task.validation.fraction, random_state=task.seed,
                                        stratify=stratify)
     search = fit_part
@@ -110,18 +113,19 @@ def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
         shutil.copytree(tmp / "search" / FOLDS_DIR, tmp / "full" / VALIDATION_FOLDS, symlinks=True)
         share = task.validation.selection
         scored, chosen = (search, valid) if share > 0 else (pd.concat([search, valid], ignore_index=True), None)
-    scored[[id_col, task.target]].to_csv(tmp / "valid_truth.csv", index=False)
+    scored[[id_col, *targets]].to_csv(tmp / "valid_truth.csv", index=False)
     if chosen is not None:
-        chosen[[id_col, task.target]].to_csv(tmp / "selection_truth.csv", index=False)
+        chosen[[id_col, *targets]].to_csv(tmp / "selection_truth.csv", index=False)
 
-    classes = _sorted_labels(train[task.target]) if task.task_type == "classification" else []
-    candidates = [id_col, *(c for c in train.columns if c not in (id_col, task.target) and train[c].dtype == object)]
+    classes = _sorted_labels(pd.concat([train[t] for t in targets])) if task.task_type == "classification" else []
+    candidates = [id_col, *(c for c in train.columns if c not in (id_col, *targets) and train[c].dtype == object)]
     images = assets.find_images(train, test, candidates, folders)
     columns = [_column_info(train[c]) for c in train.columns
-               if c not in (task.target, id_col) and (images is None or c != images.column)]
+               if c not in (*targets, id_col) and (images is None or c != images.column)]
     ctx = TaskContext(
         name=task.name, goal=task.goal, task_type=task.task_type, metric=task.metric, maximize=maximize,
-        proba=proba, target=task.target, id_column=id_col, prediction_columns=pred_cols, classes=classes,
+        proba=proba, target=task.target, targets=targets if len(targets) > 1 else [], id_column=id_col,
+        prediction_columns=pred_cols, classes=classes,
         columns=columns, n_train=len(fit_part), n_valid=len(valid), n_test=len(test),
         files=sorted(p.name for p in (tmp / "full").iterdir()), seed=task.seed,
         modality=task.modality or assets.modality(columns, images), assets=list(infos.values()), images=images)
@@ -176,7 +180,7 @@ def _selection_split(valid: pd.DataFrame, task: Task, classification: bool):
     share = task.validation.selection
     if share <= 0 or len(valid) < 2 * MIN_SELECTION_ROWS:
         return valid, None
-    stratify = _stratify(valid[task.target]) if classification else None
+    stratify = _stratify(valid[task.target]) if classification and len(task.targets) == 1 else None
     scored, chosen = train_test_split(valid, test_size=share, random_state=task.seed + 1, stratify=stratify)
     return scored, chosen
 
@@ -194,7 +198,7 @@ def _stamp(task: Task) -> str:
         h.update(f"{p}:{st.st_size}:{st.st_mtime_ns}".encode())
     for p in task.assets:
         h.update(f"{p}:{assets.stamp(p)}".encode())
-    h.update(json.dumps(["final run on every labelled row", "assets linked", task.modality, task.target, task.id_column, task.seed,
+    h.update(json.dumps(["final run on every labelled row", "assets linked", task.modality, list(task.targets), task.id_column, task.seed,
                          task.validation.fraction, task.validation.selection, task.validation.folds,
                          task.budget.search_rows,
                          list(task.prediction_columns)]).encode())

@@ -51,6 +51,8 @@ class TaskContext(BaseModel):
     target: str
     id_column: str
     prediction_columns: list[str]
+    targets: list[str] = Field(default_factory=list)  # several columns to predict, one prediction column each
+    #                                                   (multi-target, multi-label); empty: the one ``target``
     classes: list[str] = Field(default_factory=list)  # target labels as strings, classification only
     columns: list[ColumnInfo]  # feature columns of train.csv (target and id excluded)
     n_train: int
@@ -64,7 +66,10 @@ class TaskContext(BaseModel):
 
     def output_kind(self) -> str:
         """What the prediction columns hold (the script contract): value, wide (one probability per class),
-        positive (the positive class's probability) or label."""
+        positive (the positive class's probability), label, or multi (one column per target, each holding what
+        that target's own column would: a value, the positive class's probability, or a label)."""
+        if self.targets:
+            return "multi"
         if self.task_type == "regression":
             return "value"
         if self.proba and len(self.prediction_columns) > 1:

@@ -65,8 +65,10 @@ def cmd_validate(argv: list[str]) -> int:
 
     task, registry = load_with_plugins(args.task)
     plan_topology(registry, task)  # the graph the run would build: node placements that never reach submit fail here
-    print(f"{args.task}: ok — task '{task.name}', {task.task_type}, metric {task.metric}, target '{task.target}', "
-          f"id {task.id_column or '(row order)'}, output {task.output}")
+    targets = ", ".join(f"'{t}'" for t in task.targets)
+    print(f"{args.task}: ok — task '{task.name}', {task.task_type}, metric {task.metric}, "
+          f"target{'s' if len(task.targets) > 1 else ''} {targets}, id {task.id_column or '(row order)'}, "
+          f"modality {task.modality or 'inferred'}, output {task.output}")
     return 0
 
 

@@ -31,11 +31,26 @@ def score_predictions(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
     missing = int((merged["_merge"] != "both").sum())
     if missing:
         return None, f"val_predictions.csv lacks {missing} of the {len(truth)} validation ids"
+    if ctx.targets:  # one prediction column per target: each is scored on its own and the scores averaged
+        cols = [c + "__pred" for c in ctx.targets]
+        if merged[cols].isna().any().any():
+            return None, "val_predictions.csv has missing values"
+        scores = []
+        for target, col in zip(ctx.targets, cols):
+            score, problem = _score_column(merged[target], merged[[col]], ctx, metric)
+            if score is None:
+                return None, f"{target}: {problem}"
+            scores.append(score)
+        return float(np.mean(scores)), ""
     cols = [c + "__pred" if c == ctx.target else c for c in ctx.prediction_columns]
     values = merged[cols]
     if values.isna().any().any():
         return None, "val_predictions.csv has missing values"
-    y_true = merged[ctx.target]
+    return _score_column(merged[ctx.target], values, ctx, metric)
+
+
+def _score_column(y_true: pd.Series, values: pd.DataFrame, ctx: TaskContext, metric: Metric) -> tuple[float | None, str]:
+    """One target's score from its prediction column(s) (several: the wide probability format)."""
     try:
         if ctx.task_type == "regression":
             y_pred = values.iloc[:, 0].astype(float).to_numpy()
@@ -51,7 +66,7 @@ def score_predictions(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
                 return float(metric.fn(y_true, y_pred)), ""
             y_pred = values.iloc[:, 0].astype(float).to_numpy()
             positive = ctx.classes[-1] if ctx.classes else "1"
-            y_true = (y_true == positive).astype(int)
+            y_true = (np.array([_canonical(v) for v in y_true]) == _canonical(positive)).astype(int)
         else:
             y_pred = values.iloc[:, 0].astype(str).to_numpy()
             y_true = y_true.astype(str).to_numpy()

@@ -31,7 +31,8 @@ class DataSpec(_Strict):
     train: Path | None = None
     test: Path | None = None
     sample_submission: Path | None = None
-    target: str | None = None
+    target: str | list[str] | None = Field(None, description="the column of train.csv to predict, or several (one "
+                                                             "prediction column each: multi-target, multi-label)")
     id: str | None = None
     extra_files: list[Path] = Field(default_factory=list, description="other provided files, folders or archives "
                                                                       "the scripts may use")
@@ -142,7 +143,8 @@ class Task(BaseModel):
     extra_files: tuple[Path, ...]
     assets: tuple[Path, ...] = ()  # provided folders and archives (see core.assets)
     modality: str | None = None  # as declared in data.modality; None: inferred when the data are prepared
-    target: str
+    target: str  # the first of ``targets``: all of it when there is one
+    targets: tuple[str, ...]  # every column to predict, in the sample's order (several: one prediction column each)
     id_column: str | None
     prediction_columns: tuple[str, ...]  # the sample's non-id columns (one per class in a wide probability format)
     metric: str
@@ -324,22 +326,29 @@ def resolve_task(tf: TaskFile, base: Path, *, metrics: dict, source: Path, outpu
     train_cols = _columns(train, where, "data.train")
     test_cols = _columns(test, where, "data.test") if test is not None else \
         _columns(sample, where, "data.sample_submission")[:1]  # only the id column names the rows to predict
-    target, id_column, pred_cols = _infer_columns(data, sample, train, train_cols, test_cols, where)
+    targets, id_column, pred_cols = _infer_columns(data, sample, train, train_cols, test_cols, where)
     if test is not None:
-        _check_test_columns(test, train, train_cols, test_cols, {target, *pred_cols}, where)
-    labels = _scan_csv(train, where, "data.train", target, classes=metric.task_type == "classification")
+        _check_test_columns(test, train, train_cols, test_cols, {*targets, *pred_cols}, where)
+    labels = {t: _scan_csv(train, where, "data.train", t, classes=metric.task_type == "classification")
+              for t in targets}
     rows = _scan_csv(test, where, "data.test").rows if test is not None else None
     if rows == 0:
         raise TaskError(f"{where}: data.test: {test} has a header but no rows; give it the rows to predict")
     if sample is not None and _scan_csv(sample, where, "data.sample_submission").rows == 0 and test is None:
         raise TaskError(f"{where}: data.sample_submission: {sample} has a header but no rows, and there is no "
                         f"test.csv; list the rows to predict in one of them")
-    _check_labels(labels, metric.task_type, tf.validation.fraction, train, target, tf.metric, where)
+    for target, seen in labels.items():
+        _check_labels(seen, metric.task_type, tf.validation.fraction, train, target, tf.metric, where)
+        if len(targets) > 1 and metric.proba and len(seen.counts) > 2:
+            raise TaskError(f"{where}: data.target: '{target}' has {len(seen.counts)} classes, but with several "
+                            f"targets metric {tf.metric} reads one probability per column (two classes each); "
+                            f"choose a label metric such as accuracy")
 
     name = tf.name or (folder or base).name  # an MLE-bench folder is named after its competition
     return Task(
         name=name, source=source.resolve(), goal=goal, train=train, test=test, sample_submission=sample,
-        extra_files=tuple(extra), assets=tuple(assets), modality=data.modality, target=target, id_column=id_column, prediction_columns=tuple(pred_cols),
+        extra_files=tuple(extra), assets=tuple(assets), modality=data.modality, target=targets[0], targets=tuple(targets),
+        id_column=id_column, prediction_columns=tuple(pred_cols),
         metric=tf.metric, task_type=metric.task_type, budget=tf.budget, policy=tf.policy,
         retrieval=tf.retrieval, executor=tf.executor, validation=tf.validation, strategy=tf.strategy, output=Path(out).resolve(),
         seed=tf.seed, plugins=tf.plugins, graph=tf.graph,
@@ -475,9 +484,10 @@ def _rows_for_stratified_split(classes: int, fraction: float) -> int:
 
 
 def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols: list[str], test_cols: list[str],
-                   where: str) -> tuple[str, str | None, list[str]]:
+                   where: str) -> tuple[list[str], str | None, list[str]]:
+    """(the target columns, the id column or None, the sample's prediction columns)."""
     id_column = data.id
-    target = data.target
+    targets = [data.target] if isinstance(data.target, str) else data.target
     pred_cols: list[str]
     if sample is not None:
         sample_cols = _columns(sample, where, "data.sample_submission")
@@ -487,41 +497,53 @@ def _infer_columns(data: DataSpec, sample: Path | None, train: Path, train_cols:
         if not pred_cols:
             raise TaskError(f"{where}: data.sample_submission: {sample} has no column besides the id "
                             f"'{id_column}'; add the column(s) to predict")
-        if target is None:
-            target = _target_from_sample(pred_cols, train, train_cols, id_column, where)
+        if targets is None:
+            targets = _targets_from_sample(pred_cols, train, train_cols, id_column, where)
+        elif len(targets) > 1 and sorted(targets) != sorted(pred_cols):
+            raise TaskError(f"{where}: data.target: with several targets the sample submission's prediction columns "
+                            f"({', '.join(pred_cols[:8])}) must be exactly them; fix data.target or the sample")
+        elif len(targets) > 1:
+            targets = pred_cols  # the sample's order
     else:
-        if target is None:
+        if not targets:
             raise TaskError(f"{where}: data.target: required key is missing when there is no sample submission; "
                             f"set it to the column of train.csv to predict")
-        pred_cols = [target]
-    if target not in train_cols:
-        close = difflib.get_close_matches(target, train_cols, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise TaskError(f"{where}: data.target: column '{target}' is not in the training data; {hint}"
-                        f"columns are: {', '.join(train_cols[:20])}")
-    if id_column is not None and id_column == target:
+        pred_cols = list(targets)
+    if not targets or len(set(targets)) < len(targets):
+        raise TaskError(f"{where}: data.target: name each column to predict once; set data.target")
+    for target in targets:
+        if target not in train_cols:
+            close = difflib.get_close_matches(target, train_cols, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise TaskError(f"{where}: data.target: column '{target}' is not in the training data; {hint}"
+                            f"columns are: {', '.join(train_cols[:20])}")
+    if id_column is not None and id_column in targets:
         raise TaskError(f"{where}: data.id: column '{id_column}' is also the target; set data.id to the column that "
                         f"names each row, or leave it out")
     if id_column is not None and (id_column not in test_cols or id_column not in train_cols):
         missing = "test" if id_column not in test_cols else "training"
         raise TaskError(f"{where}: data.id: column '{id_column}' is not in the {missing} data; "
                         f"fix data.id or leave it out")
-    return target, id_column, pred_cols
+    return targets, id_column, pred_cols
 
 
-def _target_from_sample(pred_cols: list[str], train: Path, train_cols: list[str], id_column: str | None,
-                        where: str) -> str:
-    """The column the sample's prediction columns name: the one column itself, or, in the wide probability format
-    (one column per class, named by its label), the one training column whose labels are exactly those names."""
-    if len(pred_cols) == 1:
-        return pred_cols[0]
-    if not pred_cols or any(c in train_cols for c in pred_cols):  # several targets: not something to guess
-        raise TaskError(f"{where}: data.target: cannot infer the target from the sample submission's "
-                        f"{len(pred_cols)} prediction columns; set data.target to the column in train.csv")
+def _targets_from_sample(pred_cols: list[str], train: Path, train_cols: list[str], id_column: str | None,
+                         where: str) -> list[str]:
+    """The columns the sample's prediction columns name: the columns themselves (one, or several targets at once,
+    each a column of train.csv), or, in the wide probability format (one column per class, named by its label),
+    the one training column whose labels are exactly those names."""
+    if len(pred_cols) == 1 or all(c in train_cols for c in pred_cols):
+        return list(pred_cols)
+    if any(c in train_cols for c in pred_cols):
+        inside = [c for c in pred_cols if c in train_cols]
+        outside = [c for c in pred_cols if c not in train_cols]
+        raise TaskError(f"{where}: data.target: the sample submission's prediction columns {', '.join(inside[:4])} "
+                        f"are columns of {train.name} but {', '.join(outside[:4])} are not; set data.target to the "
+                        f"column(s) to predict")
     shown = ", ".join(pred_cols[:8]) + (", ..." if len(pred_cols) > 8 else "")
     matches = _columns_labelled(train, [c for c in train_cols if c != id_column], set(pred_cols), where)
     if len(matches) == 1:
-        return matches[0]
+        return matches
     if not matches:
         raise TaskError(f"{where}: data.target: no column of {train.name} has exactly the sample submission's "
                         f"{len(pred_cols)} prediction columns ({shown}) as its values; set data.target in task.yaml "

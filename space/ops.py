@@ -198,7 +198,7 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
                     ops.append(Op("set_target", {"member": index, "target": target},
                                   f"{title}: train on {why}.", weight * priority))
         space = families.search_space(member.estimator)
-        if space and families.installed("optuna"):
+        if space and families.installed("optuna") and not ctx.targets:  # a study scores one target
             seconds = TUNE_SECONDS if member.tune is None else min(600.0, member.tune.seconds * 2)
             names = ", ".join(space)
             if member.tune is None:
@@ -237,7 +237,9 @@ def _params_text(params: dict) -> str:
 
 def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> list[Op]:
     members = model.members if model else []
-    stoppable = any(f.early_stopping for f in map(families.family_of, (m.estimator for m in members)) if f)
+    # several targets: each member is wrapped once per target, so neither stopping nor calibration reaches it
+    stoppable = not ctx.targets and any(
+        f.early_stopping for f in map(families.family_of, (m.estimator for m in members)) if f)
     ops: list[Op] = []
 
     def change(changes: dict, text: str, priority: float, **kw) -> None:
@@ -260,7 +262,7 @@ def train_ops(ctx: TaskContext, spec: TrainSpec, model: ModelSpec | None) -> lis
             change({"folds": more}, f"Bag over {more} folds instead of {spec.folds}: each copy sees more rows.",
                    0.35, after=("train.folds+",))
         change({"folds": 1}, "Fit each model once on all training rows instead of bagging.", 0.2)
-    if ctx.task_type == "classification" and ctx.proba:
+    if ctx.task_type == "classification" and ctx.proba and not ctx.targets:
         change({"calibration": "auto"}, "Calibrate the blend's probabilities for the probability metric: "
                "CalibratedClassifierCV over folds of the training rows (isotonic from 1,000 rows, sigmoid below), "
                "the fold copies averaged.", 0.55 if ctx.metric == "logloss" and ctx.n_train >= 1000 else 0.35)

@@ -167,9 +167,11 @@ def _py(value) -> str:
 def _load_data(ctx: TaskContext, spec: LoadSpec) -> str:
     roles = column_roles(ctx)
     classification = ctx.task_type == "classification"
+    targets = list(ctx.targets)
     out = [
         f"SEED = {ctx.seed}",
-        f"ID, TARGET = {ctx.id_column!r}, {ctx.target!r}",
+        *([f"ID, TARGETS = {ctx.id_column!r}, {targets!r}  # several columns to predict, one model each"] if targets
+          else [f"ID, TARGET = {ctx.id_column!r}, {ctx.target!r}"]),
         f"PRED_COLUMNS = {_py(list(ctx.prediction_columns))}  # the sample submission's columns after the id",
         f"CLASSIFICATION = {classification}",
         f"NUMERIC = {_py(roles['numeric'])}",
@@ -180,7 +182,8 @@ def _load_data(ctx: TaskContext, spec: LoadSpec) -> str:
         'train = pd.read_csv("./input/train.csv")',
         'valid = pd.read_csv("./input/valid.csv")',
         'test = pd.read_csv("./input/test.csv")',
-        "train = train[train[TARGET].notna()].reset_index(drop=True)",
+        ("train = train[train[TARGETS].notna().all(axis=1)].reset_index(drop=True)" if targets else
+         "train = train[train[TARGET].notna()].reset_index(drop=True)"),
     ]
     if spec.joins:
         out += ["", _JOIN_FUNCTION.strip("\n"), ""]
@@ -189,7 +192,8 @@ def _load_data(ctx: TaskContext, spec: LoadSpec) -> str:
     out += [
         "",
         "# A feature must be in all three frames; the id and the target never are features.",
-        "present = (set(train.columns) & set(valid.columns) & set(test.columns)) - {ID, TARGET}",
+        "present = (set(train.columns) & set(valid.columns) & set(test.columns)) - {ID, "
+        + ("*TARGETS}" if targets else "TARGET}"),
         "NUMERIC, CATEGORICAL, TEXT, DATETIME = ([c for c in group if c in present]",
         "                                        for group in (NUMERIC, CATEGORICAL, TEXT, DATETIME))",
     ]
@@ -199,7 +203,17 @@ def _load_data(ctx: TaskContext, spec: LoadSpec) -> str:
             "    for column in NUMERIC:  # a stray string in a numeric column becomes a gap",
             '        frame[column] = pd.to_numeric(frame[column], errors="coerce")',
         ]
-    if classification:
+    if classification and targets:
+        out += [
+            "",
+            "# The models see class codes 0..k-1 (one code list for every target); predict maps them back to labels.",
+            "CLASSES = np.sort(pd.unique(train[TARGETS].to_numpy().ravel()))",
+            "y_train = pd.DataFrame({t: np.searchsorted(CLASSES, train[t]) for t in TARGETS})",
+            "y_valid = valid[TARGETS]",
+        ]
+    elif targets:
+        out += ["", "y_train = train[TARGETS].astype(float)", "y_valid = valid[TARGETS].astype(float)"]
+    elif classification:
         out += [
             "",
             "# The models see class codes 0..k-1; the predict block maps them back to the labels in CLASSES.",
@@ -540,7 +554,10 @@ def _describe_encoding(encoding: str) -> str:
 
 
 def _model(ctx: TaskContext, spec: ModelSpec) -> str:
-    imports: dict[str, list[str]] = {}
+    # several targets: one copy of each member per target column
+    wrap = ("MultiOutputClassifier" if ctx.task_type == "classification" else "MultiOutputRegressor") \
+        if ctx.targets else ""
+    imports: dict[str, list[str]] = {"sklearn.multioutput": [wrap]} if wrap else {}
     for member in spec.members:
         module, _, name = member.estimator.rpartition(".")
         if name not in imports.setdefault(module, []):
@@ -564,10 +581,15 @@ def _model(ctx: TaskContext, spec: ModelSpec) -> str:
     out += ["", "", "def make_models():",
             '    """Fresh, unfitted blend members with their weights: the train block fits them, predict averages them."""',
             "    return ["]
-    out += [f"        ({member.weight!r}, {f'member_{i + 1}(PARAMS_{i + 1})' if member.tune else _member_expr(member)}),"
+    out += [f"        ({member.weight!r}, "
+            f"{_wrapped(wrap, f'member_{i + 1}(PARAMS_{i + 1})' if member.tune else _member_expr(member))}),"
             for i, member in enumerate(spec.members)]
     out += ["    ]"]
     return "\n".join(out)
+
+
+def _wrapped(wrap: str, expression: str) -> str:
+    return f"{wrap}({expression})" if wrap else expression
 
 
 def _tuned_member(number: int, member: MemberSpec) -> list[str]:
@@ -711,6 +733,8 @@ def _member_expr(member: MemberSpec, params_name: str | None = None) -> str:
 
 
 def _train(ctx: TaskContext, spec: TrainSpec) -> str:
+    if ctx.targets:  # early stopping and calibration reach into one estimator; the wrapper holds one per target
+        spec = spec.model_copy(update={"early_stopping": False, "calibration": "none"})
     if spec.calibration != "none" and ctx.task_type == "classification":
         return _calibrated_train(spec)
     out = []
@@ -733,7 +757,9 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
             f"FOLDS = {spec.folds}",
             "# Bagging: one copy of each member per fold of the training rows, all averaged by the predict block"
             + ("; each fold's held-out rows choose its boosting rounds." if spec.early_stopping else "."),
-            "splitter = (StratifiedKFold if CLASSIFICATION else KFold)(n_splits=FOLDS, shuffle=True, random_state=SEED)",
+            ("splitter = KFold(n_splits=FOLDS, shuffle=True, random_state=SEED)  # several targets: no one to stratify on"
+             if ctx.targets else
+             "splitter = (StratifiedKFold if CLASSIFICATION else KFold)(n_splits=FOLDS, shuffle=True, random_state=SEED)"),
             "fitted = []  # (weight, fitted model) pairs",
             "for fit_rows, stop_rows in splitter.split(X_train, y_train):",
             "    for weight, estimator in make_models():",
@@ -857,6 +883,8 @@ def fit_with_early_stopping(estimator, X, y):
 
 
 def _predict(ctx: TaskContext, spec: PredictSpec) -> str:
+    if spec.output == "multi":
+        return _predict_multi(ctx, spec)
     out = []
     if ctx.task_type == "classification":
         out += [_BLEND_CLASSES.strip("\n")]
@@ -876,6 +904,59 @@ def _predict(ctx: TaskContext, spec: PredictSpec) -> str:
     ]
     return "\n".join(out)
 
+
+def _predict_multi(ctx: TaskContext, spec: PredictSpec) -> str:
+    """Several targets: each prediction column is what that target's own script would write, scored on its own;
+    the score is their mean, as the framework scores it."""
+    classification = ctx.task_type == "classification"
+    each = "positive" if classification and ctx.proba else "label" if classification else "value"
+    if each == "positive":
+        fill = "frame[name] = scores[:, t, -1]  # the probability of the larger label"
+    elif each == "label":
+        fill = "frame[name] = CLASSES[scores[:, t].argmax(axis=1)]"
+    else:
+        fill = "frame[name] = " + ("np.clip(scores[:, t], 0, None)  # RMSLE needs non-negative values"
+                                   if spec.metric == "rmsle" else "scores[:, t]")
+    single = PredictSpec(metric=spec.metric, output=each)
+    return "\n".join([
+        (_BLEND_MULTI_CLASSES if classification else _BLEND_VALUES).strip("\n"), "", "",
+        "def to_frame(ids, scores):",
+        '    """The sample\'s columns: the id, then one column per target."""',
+        "    frame = pd.DataFrame({ID: ids.to_numpy()})",
+        "    for t, name in enumerate(TARGETS):",
+        f"        {fill}",
+        "    return frame", "", "",
+        "def target_score(y_valid, val_predictions, PRED_COLUMNS):",
+        '    """The metric for one target\'s column."""',
+        *("    " + line for line in score_lines(ctx, single)),
+        "    return score", "", "",
+        "val_predictions = to_frame(valid[ID], blend(X_valid))",
+        "submission = to_frame(test[ID], blend(X_test))",
+        "score = float(np.mean([target_score(y_valid[name], val_predictions, [name]) for name in TARGETS]))",
+        'val_predictions.to_csv("val_predictions.csv", index=False)',
+        'submission.to_csv("submission.csv", index=False)',
+        'print(f"Final Validation Performance: {score:.6f}")',
+    ])
+
+
+_BLEND_MULTI_CLASSES = '''
+def probabilities(model, X):
+    """Per target, class probabilities in CLASSES order: shape (rows, targets, classes)."""
+    out = np.zeros((len(X), len(TARGETS), len(CLASSES)))
+    if hasattr(model, "predict_proba"):
+        for t, (estimator, proba) in enumerate(zip(model.estimators_, model.predict_proba(X))):
+            out[:, t, np.asarray(estimator.classes_, dtype=int)] = proba
+    else:
+        codes = np.asarray(model.predict(X), dtype=int)
+        for t in range(len(TARGETS)):
+            out[np.arange(len(X)), t, codes[:, t]] = 1.0
+    return out
+
+
+def blend(X):
+    """Weighted mean of the fitted models' class probabilities."""
+    return sum(weight * probabilities(model, X) for weight, model in fitted) / sum(w for w, _ in fitted)
+'''
 
 _BLEND_CLASSES = '''
 def probabilities(model, X):

@@ -15,7 +15,7 @@ Encoding = Literal["ordinal", "onehot", "target", "count"]
 Scaling = Literal["none", "standard", "robust", "quantile"]
 TextMode = Literal["drop", "stats", "hash"]
 TargetTransform = Literal["none", "standard", "log1p"]
-Output = Literal["label", "positive", "wide", "value"]
+Output = Literal["label", "positive", "wide", "value", "multi"]  # multi: one column per target
 Calibration = Literal["none", "auto", "sigmoid", "isotonic"]
 
 

@@ -4,6 +4,7 @@ the parts that matter least first."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import string
 from dataclasses import dataclass
@@ -126,8 +127,10 @@ def render(template: str, fields: dict[str, str | Part], budget: int) -> str:
 
 def task_text(ctx: TaskContext, max_columns: int = 40) -> str:
     direction = "higher is better" if ctx.maximize else "lower is better"
-    lines = [f"Task: {ctx.name} ({ctx.task_type}). Metric: {ctx.metric} ({direction}).",
-             f"Target column: {ctx.target!r}. Id column: {ctx.id_column!r}."]
+    targets = (f"Target columns ({len(ctx.targets)}, one prediction column each): "
+               f"{', '.join(map(repr, ctx.targets))}." if ctx.targets else f"Target column: {ctx.target!r}.")
+    lines = [f"Task: {ctx.name} ({ctx.task_type}, {ctx.modality} data). Metric: {ctx.metric} ({direction}).",
+             f"{targets} Id column: {ctx.id_column!r}."]
     if ctx.classes:
         shown = ", ".join(map(repr, ctx.classes[:20])) + (", ..." if len(ctx.classes) > 20 else "")
         lines.append(f"Classes ({len(ctx.classes)}): {shown}.")
@@ -136,13 +139,27 @@ def task_text(ctx: TaskContext, max_columns: int = 40) -> str:
     more = f", and {len(ctx.columns) - max_columns} more" if len(ctx.columns) > max_columns else ""
     lines.append(f"Feature columns ({len(ctx.columns)}): {', '.join(columns)}{more}.")
     lines.append(f"Rows: {ctx.n_train} in train.csv, {ctx.n_valid} in valid.csv, {ctx.n_test} in test.csv.")
+    for asset in ctx.assets[:10]:
+        types = ", ".join(f"{n} {t or '(no suffix)'}" for t, n in list(asset.types.items())[:4])
+        source = f", unpacked from {asset.archive}" if asset.archive else ""
+        lines.append(f"Folder ./input/{asset.name}/ ({asset.files} files: {types}{source}), e.g. "
+                     f"{', '.join(asset.examples)}.")
+    if ctx.images:
+        im = ctx.images
+        lines.append(f"Each row's image: ./input/{im.train_folder}/<{im.column}>{im.suffix} for train.csv and "
+                     f"valid.csv rows, ./input/{im.test_folder}/<{im.column}>{im.suffix} for test.csv rows.")
     return "\n".join(lines)
 
 
 def _prediction_text(ctx: TaskContext) -> str:
     cols = ", ".join(ctx.prediction_columns)
     kind = ctx.output_kind()
-    if kind == "value":
+    if kind == "multi":
+        each = ("its predicted value" if ctx.task_type == "regression" else
+                f"the probability that it is {ctx.classes[-1] if ctx.classes else 1!r}" if ctx.proba else
+                "its predicted label")
+        what = f"one column per target, each holding {each}"
+    elif kind == "value":
         what = f"the predicted value of {ctx.target}"
     elif kind == "wide":
         what = "the probability of each class, one column per class named by its label"
@@ -155,22 +172,42 @@ def _prediction_text(ctx: TaskContext) -> str:
 
 def contract_text(ctx: TaskContext, timeout: float | None) -> str:
     """The script contract a solution script must follow, stated for this task."""
-    extra = [f for f in ctx.files if f not in ("train.csv", "valid.csv", "test.csv", "sample_submission.csv")]
+    folders = {a.name for a in ctx.assets} | {a.archive for a in ctx.assets if a.archive}
+    extra = [f for f in ctx.files if f not in ("train.csv", "valid.csv", "test.csv", "sample_submission.csv")
+             and f not in folders]
     limits = f"; finish within {int(timeout)} seconds." if timeout else "."
+    target = (f"the targets {', '.join(map(repr, ctx.targets))}" if ctx.targets else f"the target {ctx.target!r}")
     lines = [
         "Script contract (follow it exactly):",
-        (f"- Read ./input/train.csv (features and the target {ctx.target!r}), ./input/valid.csv (validation rows, "
+        (f"- Read ./input/train.csv (features and {target}), ./input/valid.csv (validation rows, "
          "same columns) and ./input/test.csv (features only, no target)."),
         "- Fit models, encoders, scalers and imputers on train.csv rows only, never on valid.csv or test.csv.",
         ("- Write val_predictions.csv (one row per valid.csv row) and submission.csv (one row per test.csv row), "
          f"each with {_prediction_text(ctx)}, index=False."),
         f"- Print one line: Final Validation Performance: <{ctx.metric} on valid.csv as a float>",
-        ("- One Python file using pandas, numpy, scikit-learn (lightgbm is installed too); no network, no pip, no "
-         "GPU, no exit(), no try/except that hides errors" + limits),
+        (f"- One Python file using {', '.join(libraries(ctx))}; CPU only; no network, no pip, no downloads, "
+         "no exit(), no try/except that hides errors" + limits),
     ]
     if extra:
         lines.insert(2, f"- Other files in ./input/: {', '.join(extra[:20])}.")
+    if ctx.assets:
+        lines.insert(2, f"- Read-only folders in ./input/: {', '.join(a.name + '/' for a in ctx.assets[:10])} "
+                        "(see the task above for what they hold).")
     return "\n".join(lines)
+
+
+# what a script may import, by the data it reads (offered only where installed)
+LIBRARIES = {"tabular": ("pandas", "numpy", "scikit-learn", "lightgbm"),
+             "text": ("pandas", "numpy", "scikit-learn", "lightgbm", "scipy"),
+             "image": ("pandas", "numpy", "scikit-learn", "lightgbm", "Pillow", "torch", "torchvision", "timm"),
+             "mixed": ("pandas", "numpy", "scikit-learn", "lightgbm", "scipy", "Pillow", "torch", "torchvision")}
+_MODULES = {"scikit-learn": "sklearn", "Pillow": "PIL"}
+
+
+def libraries(ctx: TaskContext) -> list[str]:
+    """The libraries a script for this task may use: those its kind of data wants that are installed here."""
+    wanted = LIBRARIES.get(ctx.modality, LIBRARIES["tabular"])
+    return [name for name in wanted if importlib.util.find_spec(_MODULES.get(name, name)) is not None]
 
 
 def ensemble_contract(ctx: TaskContext, candidates: list[CandidateInfo]) -> str:
@@ -179,7 +216,8 @@ def ensemble_contract(ctx: TaskContext, candidates: list[CandidateInfo]) -> str:
         "Ensemble script contract (follow it exactly):",
         (f"- For each candidate name in [{names}] read ./input/candidates/<name>/val_predictions.csv and "
          f"./input/candidates/<name>/submission.csv; both have {_prediction_text(ctx)}."),
-        (f"- ./input/valid.csv holds the validation rows with the true {ctx.target!r}; "
+        (f"- ./input/valid.csv holds the validation rows with the true "
+         f"{', '.join(map(repr, ctx.targets)) if ctx.targets else repr(ctx.target)}; "
          "./input/sample_submission.csv lists the test ids."),
         ("- Write val_predictions.csv (one row per valid.csv id) and submission.csv (one row per "
          "sample_submission.csv id) with the same columns, index=False."),
