@@ -917,7 +917,6 @@ def _predict_multi(ctx: TaskContext, spec: PredictSpec) -> str:
     else:
         fill = "frame[name] = " + ("np.clip(scores[:, t], 0, None)  # RMSLE needs non-negative values"
                                    if spec.metric == "rmsle" else "scores[:, t]")
-    single = PredictSpec(metric=spec.metric, output=each)
     return "\n".join([
         (_BLEND_MULTI_CLASSES if classification else _BLEND_VALUES).strip("\n"), "", "",
         "def to_frame(ids, scores):",
@@ -926,13 +925,9 @@ def _predict_multi(ctx: TaskContext, spec: PredictSpec) -> str:
         "    for t, name in enumerate(TARGETS):",
         f"        {fill}",
         "    return frame", "", "",
-        "def target_score(y_valid, val_predictions, PRED_COLUMNS):",
-        '    """The metric for one target\'s column."""',
-        *("    " + line for line in score_lines(ctx, single)),
-        "    return score", "", "",
         "val_predictions = to_frame(valid[ID], blend(X_valid))",
         "submission = to_frame(test[ID], blend(X_test))",
-        "score = float(np.mean([target_score(y_valid[name], val_predictions, [name]) for name in TARGETS]))",
+        *score_lines(ctx, spec),
         'val_predictions.to_csv("val_predictions.csv", index=False)',
         'submission.to_csv("submission.csv", index=False)',
         'print(f"Final Validation Performance: {score:.6f}")',
@@ -1005,6 +1000,14 @@ def score_lines(ctx: TaskContext, spec: PredictSpec) -> list[str]:
     """The task metric on the validation predictions, computed the way the framework's scorer does."""
     pred = "val_predictions[PRED_COLUMNS[0]]"
     metric = spec.metric
+    if spec.output == "multi":  # y_valid holds every target: each column is scored as its own task, then averaged
+        classification = ctx.task_type == "classification"
+        each = "positive" if classification and ctx.proba else "label" if classification else "value"
+        return ["", "", "def target_score(y_valid, val_predictions, PRED_COLUMNS):",
+                '    """The metric for one target\'s column, as if it were the only one."""',
+                *("    " + line for line in score_lines(ctx, PredictSpec(metric=metric, output=each))),
+                "    return score", "", "",
+                "score = float(np.mean([target_score(y_valid[name], val_predictions, [name]) for name in TARGETS]))"]
     if spec.output == "wide":
         lines = ["# Validation labels as positions among the probability columns, as the framework scores them.",
                  "truth = np.array([PRED_COLUMNS.index(str(label)) for label in y_valid])",

@@ -136,3 +136,35 @@ def test_a_probability_metric_over_targets_with_more_than_two_classes_is_refused
     with pytest.raises(TaskError) as caught:
         load_task(folder / "task.yaml", metrics=registry.metrics)
     assert "'island' has 3 classes" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_ensembles_average_each_targets_predictions_and_score_as_the_framework_does(multi_label, registry, tmp_path):
+    import shutil
+
+    from core.policy import CandidateInfo
+    from plugins.heuristic.ensemble import ensemble_plans, ensemble_script
+
+    folder, _ = multi_label
+    _, data, metric = prepared(folder, registry)
+    ctx = data.context
+    folder_in = tmp_path / "ensemble-input"
+    folder_in.mkdir()
+    for name in ("train.csv", "valid.csv", "test.csv", "sample_submission.csv"):
+        shutil.copyfile(data.search_dir / name, folder_in / name)
+    candidates = []
+    for card in ("linear", "lightgbm"):
+        score, _, search = draft_and_run(folder, registry, tmp_path, card)
+        (folder_in / "candidates" / card).mkdir(parents=True)
+        for name in ("val_predictions.csv", "submission.csv"):
+            shutil.copyfile(search.workdir / name, folder_in / "candidates" / card / name)
+        candidates.append(CandidateInfo(name=card, score=score))
+    plans = ensemble_plans(ctx, candidates)
+    assert [p for p in plans if "stacking" in p] == []
+    executor = LocalExecutor(ExecutorOptions(workers=2, cache=False), out_dir=tmp_path / "ensembles")
+    for plan in plans:
+        run = executor.run(RunRequest(code=ensemble_script(ctx, candidates, plan), input_dir=folder_in, timeout=60,
+                                      id_column="id"))
+        assert run.status == Status.OK, (plan, run.stderr_tail[-2000:])
+        score, problem = score_predictions(run.val_predictions, data.truth, ctx, metric)
+        assert problem == "" and run.reported_score == pytest.approx(score, abs=0.02), plan
+        assert score > min(c.score for c in candidates) - 0.01, plan

@@ -21,6 +21,8 @@ METHODS = ("mean", "stacking", "weighted", "rank", "top")
 def ensemble_plans(ctx: TaskContext, candidates: list[CandidateInfo]) -> list[str]:
     """Every plan that applies to these candidates, in the order they are worth trying."""
     output = ctx.output_kind()
+    if output == "multi" and not (ctx.task_type == "regression" or ctx.proba):
+        return []  # several label columns: no per-column vote here
     names = [c.name for c in _best_first(ctx, candidates)]
     vote = output == "label"
     plans = [
@@ -32,6 +34,8 @@ def ensemble_plans(ctx: TaskContext, candidates: list[CandidateInfo]) -> list[st
         ("weighted", ("Vote" if vote else "Average") + " with weights proportional to each candidate's "
          f"validation {ctx.metric} ({'higher' if ctx.maximize else 'lower'} is better)."),
     ]
+    if output == "multi":  # one meta-model per target is not written here: averages only
+        plans = [p for p in plans if p[0] != "stacking"]
     if ctx.metric == "roc_auc":
         plans.append(("rank", ("Average the candidates' ranks instead of their probabilities (ROC AUC reads only "
                                "the order, and ranks put differently calibrated models on one scale).")))
@@ -72,7 +76,9 @@ def ensemble_script(ctx: TaskContext, candidates: list[CandidateInfo], plan: str
     if len(members) < 2 and method != "top":
         return None
     output = ctx.output_kind()
-    if method == "rank" and output not in ("positive", "wide"):
+    if method == "rank" and output not in ("positive", "wide", "multi"):
+        return None
+    if (output, method if method in ("rank", "stacking") else "mean") not in _BODIES:
         return None
     weights = _weights(ctx, [scores[m] for m in members]) if method == "weighted" else [1.0] * len(members)
     head = f'''"""Ensemble for task {ctx.name!r}: {method} of {', '.join(members)} (written by mlestar's heuristic policy).
@@ -89,14 +95,15 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
 SEED = {ctx.seed}
 ID, TARGET = {ctx.id_column!r}, {ctx.target!r}
+TARGETS = {list(ctx.targets)!r}  # several columns to predict (empty: TARGET alone)
 PRED_COLUMNS = {list(ctx.prediction_columns)!r}
 MEMBERS = {members!r}  # best first
 WEIGHTS = {[round(w, 6) for w in weights]!r}
 
 valid = pd.read_csv("./input/valid.csv")
 sample = pd.read_csv("./input/sample_submission.csv")
-y_valid = valid[TARGET]
-CLASSES = np.sort(y_valid.unique())  # only the label order is used: the positive class is the larger label
+y_valid = valid[TARGETS] if TARGETS else valid[TARGET]
+CLASSES = np.sort(pd.unique(np.ravel(y_valid.to_numpy())))  # only the label order is used: the positive class is the larger label
 
 
 def load(name, file, ids):
@@ -281,4 +288,6 @@ _BODIES = {
     ("wide", "stacking"): _STACK_WIDE,
     ("value", "mean"): _AVERAGE.replace("__NORMALISE__", ""),
     ("value", "stacking"): _STACK_VALUES,
+    ("multi", "mean"): _AVERAGE.replace("__NORMALISE__", ""),  # values, or each target's probability
+    ("multi", "rank"): _RANK.replace("__NORMALISE__", ""),
 }
