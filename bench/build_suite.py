@@ -1,17 +1,28 @@
 """Rebuild the benchmark suite's data files from data sets that Python packages ship (no network needed).
 
 Every task is an MLE-bench competition folder: train.csv, test.csv, sample_submission.csv (public) and
-private/answers.csv (the grader's). description.md and task.yaml are written by hand and committed beside the data.
-The splitting is examples/build_examples.py's, so fixed seeds make the output reproducible byte for byte.
+private/answers.csv (the grader's); digits-images has train/ and test/ image folders
+instead of a test.csv. description.md and task.yaml are written by hand and committed beside the data.
+The splitting is examples/build_examples.py's, so fixed seeds make the output reproducible byte for byte; the two
+docstring tasks read the running Python's standard library, so theirs needs the same Python version (3.11).
 Usage: python bench/build_suite.py [--out DIR]   (DIR defaults to bench/tasks/)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import importlib.util
+import inspect
+import io
+import pkgutil
+import re
+import types
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
@@ -144,10 +155,206 @@ def with_uniform_sample(files: dict[str, pd.DataFrame], labels: pd.Series) -> di
     return {**files, "sample_submission.csv": sample}
 
 
+def digits_images() -> dict[str, pd.DataFrame | bytes]:
+    """Image classification (accuracy) in MLE-bench's image layout (train/<id>.png and test/<id>.png, train.csv with
+    id,label, no test.csv): scikit-learn's bundled 8x8 handwritten digits, upscaled 3x to 24x24 and placed at a random
+    offset on a 32x32 RGB canvas with a random background, a contrasting random ink colour and mild noise. Where a
+    pixel is and what colour it has mean little, the shape a lot: hard for a per-pixel model, friendly to a CNN."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    rng = np.random.default_rng(examples.SEED)
+    images = [_digit_on_canvas(image, rng) for image in digits.images]  # one generator, in the source's order
+    frame = pd.DataFrame({"source": np.arange(len(images)), "label": digits.target})
+    split = examples.task_files(frame, target="label", stratify=True)  # shuffled before numbering, stratified
+    name = "img_{:04d}".format
+    files: dict[str, pd.DataFrame | bytes] = {}
+    for folder, part in [("train", split["train.csv"]), ("test", split["test.csv"])]:
+        for number, source in zip(part["id"], part["source"]):
+            files[f"{folder}/{name(number)}.png"] = _png(images[source])
+    answers = split["private/answers.csv"].assign(id=lambda a: a["id"].map(name))
+    files["train.csv"] = split["train.csv"][["id", "label"]].assign(id=lambda t: t["id"].map(name))
+    files["sample_submission.csv"] = answers.assign(label=0)
+    files["private/answers.csv"] = answers
+    return files
+
+
+def _digit_on_canvas(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One 8x8 digit (intensities 0-16) as a 32x32x3 uint8 picture: 3x upscaled, at a random offset, random colours."""
+    ink_share = np.kron(image / 16.0, np.ones((3, 3)))[:, :, None]  # 24x24x1, 0 = background, 1 = ink
+    background = rng.integers(0, 256, size=3)
+    ink = rng.integers(0, 256, size=3)
+    while abs(_luminance(ink) - _luminance(background)) < 96:  # contrasting: redraw until the digit stands out
+        ink = rng.integers(0, 256, size=3)
+    canvas = np.broadcast_to(background.astype(float), (32, 32, 3)).copy()
+    top, left = rng.integers(0, 32 - 24 + 1, size=2)
+    canvas[top:top + 24, left:left + 24] = ink_share * ink + (1 - ink_share) * background
+    canvas += rng.normal(0.0, 8.0, size=canvas.shape)
+    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
+
+
+def _luminance(rgb: np.ndarray) -> float:
+    return float(rgb @ np.array([0.299, 0.587, 0.114]))
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    """PNG bytes with no metadata (no time stamp), so the same pixels always give the same file."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+# Five areas of the standard library, each some top-level packages and modules (none deprecated, none needing Tk).
+DOCSTRING_AREAS = {
+    "concurrency": ["asyncio", "concurrent", "multiprocessing", "threading", "queue", "sched", "selectors",
+                    "subprocess"],
+    "email": ["email", "mailbox", "smtplib", "imaplib", "poplib", "mimetypes"],
+    "logging": ["logging"],
+    "testing": ["unittest", "doctest", "pdb", "bdb", "trace", "timeit", "cProfile", "profile", "pstats"],
+    "web": ["http", "urllib", "wsgiref", "xmlrpc", "html", "webbrowser", "socketserver"],
+}
+MASK = "PKG"  # stands in for the area and module names in the texts
+
+
+def stdlib_docstrings() -> dict[str, pd.DataFrame]:
+    """Text classification, multiclass probabilities (log loss, one column per class), the shape of
+    spooky-author-identification: which area of Python's standard library a docstring's first paragraph comes from
+    (the docstrings of the running Python's standard library, fixed for a Python version; names of the areas and
+    their modules masked as PKG)."""
+    texts: dict[str, list[str]] = {}
+    for area, packages in DOCSTRING_AREAS.items():
+        found = {_first_paragraph(doc) for _, _, doc, _ in _stdlib_objects(packages)}
+        texts[area] = sorted(t for t in found if 40 <= len(t) <= 600 and "accurate signature" not in t)
+    names = [area for area in DOCSTRING_AREAS] + [p for packages in DOCSTRING_AREAS.values() for p in packages]
+    mask = re.compile(r"\b(?:" + "|".join(map(re.escape, names)) + r")\b", re.IGNORECASE)
+    frame = pd.DataFrame([(mask.sub(MASK, t), area) for area, found in texts.items() for t in found],
+                         columns=["text", "library"]).drop_duplicates()
+    frame = frame[~frame["text"].duplicated(keep=False)]  # the same text in two areas: no right answer
+    frame = pd.concat(rows.sample(n=min(len(rows), 600), random_state=examples.SEED)
+                      for _, rows in frame.groupby("library")).sort_values(["library", "text"])
+    files = examples.task_files(frame.reset_index(drop=True), target="library", stratify=True)
+    return with_uniform_sample(files, frame["library"])
+
+
+SECTION_PACKAGES = [
+    "argparse", "ast", "asyncio", "bdb", "calendar", "cmd", "codecs", "collections", "concurrent", "configparser",
+    "contextlib", "csv", "dataclasses", "datetime", "difflib", "dis", "doctest", "email", "enum", "fractions",
+    "ftplib", "functools", "gzip", "http", "imaplib", "importlib", "inspect", "ipaddress", "json", "locale",
+    "logging", "multiprocessing", "optparse", "pathlib", "pdb", "pickle", "pydoc", "random", "shlex", "shutil",
+    "smtplib", "socket", "ssl", "statistics", "subprocess", "tarfile", "tempfile", "textwrap", "threading",
+    "traceback", "typing", "unittest", "urllib", "uuid", "xml", "zipfile",
+]
+SECTION_LABELS = {  # label: what the docstring's rest (all but its first line) must contain
+    "mentions_return": lambda rest: bool(re.search(r"\breturn", rest, re.IGNORECASE)),
+    "mentions_raise": lambda rest: bool(re.search(r"raise|error", rest, re.IGNORECASE)),
+    "mentions_none": lambda rest: bool(re.search(r"\bNone\b", rest)),
+    "is_long": lambda rest: len(rest) > 400,
+}
+
+
+def docstring_sections() -> dict[str, pd.DataFrame]:
+    """Multi-label (several 0/1 targets, mean column-wise ROC AUC), the shape of jigsaw-toxic-comment-classification:
+    from a standard-library docstring's first line, its package, kind and parameter count, what the rest of the
+    docstring says (mentions a return value, raising or errors, None; longer than 400 characters)."""
+    rows = []
+    for package in SECTION_PACKAGES:
+        for kind, _, doc, n_params in _stdlib_objects([package]):
+            summary, _, rest = inspect.cleandoc(doc).strip().partition("\n")
+            rest = rest.strip()
+            if rest:
+                rows.append({"module": package, "kind": kind, "n_params": n_params, "summary": summary.strip(),
+                             "rest": rest})
+    frame = pd.DataFrame(rows).drop_duplicates(ignore_index=True)
+    for label, says in SECTION_LABELS.items():
+        frame[label] = frame["rest"].map(says).astype(int)
+    files = examples.multilabel_task_files(frame.drop(columns=["rest"]), targets=list(SECTION_LABELS))
+    return {**files, "sample_submission.csv": files["private/answers.csv"].assign(**dict.fromkeys(SECTION_LABELS, 0.5))}
+
+
+def _stdlib_objects(packages: list[str]):
+    """(kind, name, docstring, parameter count or -1) of the functions, classes and methods defined in the given
+    standard-library packages or modules (or their C accelerators, _asyncio for asyncio), in a fixed order: modules
+    in name order, test modules and __main__ left out, and so is any module that fails to import or prints, and any
+    object that warns (is deprecated) when its docstring or signature is read."""
+    seen = set()
+    for module in (m for package in packages for m in _stdlib_modules(package)):
+        for name, obj in sorted(vars(module).items()):
+            if id(obj) in seen or not _defined_in(obj, packages):
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)):
+                members = [("function", name, obj, False)]
+            elif inspect.isclass(obj):
+                members = [("class", name, obj, False)]
+                for method_name, attribute in sorted(vars(obj).items()):
+                    wrapped = isinstance(attribute, (staticmethod, classmethod))
+                    method = attribute.__func__ if wrapped else attribute
+                    # self or cls comes first in the signature, except for static methods and bound C functions
+                    bound = not isinstance(attribute, staticmethod) and not isinstance(method,
+                                                                                       types.BuiltinFunctionType)
+                    if isinstance(method, (types.FunctionType, types.BuiltinFunctionType, types.MethodDescriptorType,
+                                           types.ClassMethodDescriptorType)):
+                        members.append(("method", f"{name}.{method_name}", method, bound))
+            else:
+                continue
+            for kind, qualified, member, bound in members:
+                with warnings.catch_warnings(record=True) as warned:  # typing.io and the like warn when touched
+                    warnings.simplefilter("always")
+                    doc, n_params = member.__doc__, _n_params(member, bound)
+                if isinstance(doc, str) and doc.strip() and not warned:
+                    yield kind, qualified, doc, n_params
+
+
+def _stdlib_modules(package: str) -> list[types.ModuleType]:
+    """The package and its submodules, imported, in name order; see _stdlib_objects for what is left out."""
+    modules, quiet = [], io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(quiet), contextlib.redirect_stderr(quiet):
+        warnings.simplefilter("ignore")
+        root = importlib.import_module(package)
+        names = [package] + sorted(m.name for m in pkgutil.walk_packages(getattr(root, "__path__", []), package + ".",
+                                                                         onerror=lambda _: None))
+    for name in names:
+        if any(part in {"test", "tests", "__main__"} or part.startswith("test_") for part in name.split(".")):
+            continue
+        said = io.StringIO()
+        try:
+            with warnings.catch_warnings(), contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+                warnings.simplefilter("ignore")
+                module = importlib.import_module(name)
+        except Exception:  # another platform's module (asyncio.windows_events), a missing optional library
+            continue
+        if not said.getvalue():
+            modules.append(module)
+    return modules
+
+
+def _defined_in(obj, packages: list[str]) -> bool:
+    home = getattr(obj, "__module__", None)
+    home = home.split(".")[0] if isinstance(home, str) else ""
+    return home in packages or (home.startswith("_") and home[1:] in packages)
+
+
+def _n_params(member, bound: bool) -> int:
+    try:
+        parameters = inspect.signature(member).parameters
+    except (TypeError, ValueError):  # a C function without a text signature
+        return -1
+    return max(len(parameters) - bound, 0)
+
+
+def _first_paragraph(doc: str) -> str:
+    return " ".join(re.split(r"\n\s*\n", inspect.cleandoc(doc).strip())[0].split())
+
+
 TASKS = {"penguins": penguins, "biopsy": biopsy, "diamonds": diamonds, "chile-vote": chile_vote,
          "medicare-stay": medicare_stay, "aids-australia": aids_australia, "diabetes": diabetes,
          "political-information": political_information, "vote-1992": vote_1992, "doctor-visits": doctor_visits,
-         "wilms-relapse": wilms_relapse}
+         "wilms-relapse": wilms_relapse,
+         # issue #14, beyond tabular: images, text, several targets
+         "digits-images": digits_images, "stdlib-docstrings": stdlib_docstrings,
+         "docstring-sections": docstring_sections}
 
 
 def main(argv: list[str] | None = None) -> None:

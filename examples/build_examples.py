@@ -72,6 +72,21 @@ def task_files(frame: pd.DataFrame, *, target: str, stratify: bool) -> dict[str,
     }
 
 
+def multilabel_task_files(frame: pd.DataFrame, *, targets: list[str]) -> dict[str, pd.DataFrame]:
+    """task_files for several 0/1 targets at once: train.csv (id + features + targets), test.csv (without them) and
+    private/answers.csv (id + targets), split at random (not stratified) with the same seed and test share."""
+    frame = frame.sample(frac=1.0, random_state=SEED).reset_index(drop=True)
+    frame = _whole_numbers_as_ints(frame)
+    frame.insert(0, "id", np.arange(1, len(frame) + 1))
+    train, test = train_test_split(frame, test_size=TEST_SHARE, random_state=SEED)
+    train, test = train.sort_values("id"), test.sort_values("id")
+    return {
+        "train.csv": train,
+        "test.csv": test.drop(columns=targets),
+        "private/answers.csv": test[["id", *targets]],
+    }
+
+
 def _whole_numbers_as_ints(frame: pd.DataFrame) -> pd.DataFrame:
     # A float column only because of NaN (body mass, bare nuclei) reads better as "3750" than "3750.0".
     whole = [c for c in frame.select_dtypes("float").columns if (frame[c].dropna() % 1 == 0).all()]
@@ -81,14 +96,18 @@ def _whole_numbers_as_ints(frame: pd.DataFrame) -> pd.DataFrame:
 TASKS = {"penguins": penguins, "diamonds": diamonds, "biopsy-mlebench": biopsy_mlebench}
 
 
-def write(out: Path, tasks: dict[str, dict[str, pd.DataFrame]]) -> list[Path]:
-    """Write every task's files under out/<task>/ and return their paths."""
+def write(out: Path, tasks: dict[str, dict[str, pd.DataFrame | bytes]]) -> list[Path]:
+    """Write every task's files under out/<task>/ and return their paths: a DataFrame as CSV, bytes (an image, say)
+    as they are."""
     written = []
     for task, files in tasks.items():
-        for relative, frame in files.items():
+        for relative, content in files.items():
             path = out / task / relative
             path.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(path, index=False, lineterminator="\n")
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                content.to_csv(path, index=False, lineterminator="\n")
             written.append(path)
     return written
 
