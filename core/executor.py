@@ -117,6 +117,8 @@ class ExecutorOptions:
     isolation: str = "auto"  # auto | bwrap | none
     cache: bool = True
     env: dict[str, str] = field(default_factory=dict)  # extra variables the user allows scripts to see
+    # GPU indices scripts may use, one GPU per running script (so at most len(gpus) run at once); empty: none
+    gpus: list[int] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, options: dict) -> "ExecutorOptions":
@@ -145,6 +147,9 @@ class ExecutorOptions:
         if not isinstance(self.env, dict) or not all(isinstance(k, str) and isinstance(v, str)
                                                      for k, v in self.env.items()):
             raise ValueError(f"executor option env must map names to strings, not {self.env!r}")
+        if not isinstance(self.gpus, list) or not all(isinstance(g, int) and not isinstance(g, bool) and g >= 0
+                                                      for g in self.gpus) or len(set(self.gpus)) < len(self.gpus):
+            raise ValueError(f"executor option gpus must list distinct GPU indices (e.g. [0, 1]), not {self.gpus!r}")
 
 
 # Outcomes that say as much about the machine's load at the time as about the script: a later executor (a new run, a

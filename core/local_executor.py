@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import signal
@@ -37,6 +38,9 @@ class LocalExecutor(Executor):
         self.isolated = has_bwrap and mode != "none"
         self.isolation = "bwrap" if self.isolated else "none"  # the runner says so once, or refuses foreign code
         self.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
+        self._gpus: queue.Queue[int] = queue.Queue()  # free GPUs: a run holds one while it runs
+        for index in options.gpus:
+            self._gpus.put(index)
 
     def execute(self, request: RunRequest, workdir: Path) -> RunResult:
         if workdir.exists():
@@ -109,17 +113,30 @@ class LocalExecutor(Executor):
         return results
 
     def _spawn(self, cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]], timeout: float) -> "_Run":
-        """Run ``cmd`` in ``workdir`` (its inputs read-only at their mount points), confined, within ``timeout``."""
+        """Run ``cmd`` in ``workdir`` (its inputs read-only at their mount points), confined, within ``timeout``,
+        holding one of the allowed GPUs while it runs (none allowed: it sees none)."""
+        gpu = self._gpus.get() if self.options.gpus else None
+        try:
+            return self._spawn_on(cmd, workdir, inputs, timeout, gpu)
+        finally:
+            if gpu is not None:
+                self._gpus.put(gpu)
+
+    def _spawn_on(self, cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]], timeout: float,
+                  gpu: int | None) -> "_Run":
         if self.isolated:
             for _, mount in inputs:
                 mount.mkdir()
-            cmd = sandbox.isolated_command(cmd, workdir, [(src.resolve(), mount) for src, mount in inputs])
+            cmd = sandbox.isolated_command(cmd, workdir, [(src.resolve(), mount) for src, mount in inputs],
+                                           devices=sandbox.gpu_devices() if gpu is not None else [])
         else:  # copies (hard links where it can): a link to the data folder would name the path to the truth
             for src, mount in inputs:
                 shutil.copytree(src.resolve(), mount, copy_function=_link_or_copy)
         given = sandbox.folder_bytes(workdir)  # the inputs' copies are not what the run wrote
         mark = f"{os.getpid()}-{workdir.name}-{time.monotonic_ns()}"
-        env = sandbox.minimal_env(workdir, self.threads, self.options.env, run=mark)
+        # CUDA sees only the GPU this run holds, or none: unisolated, every host GPU would be visible otherwise
+        visible = {"CUDA_VISIBLE_DEVICES": "" if gpu is None else str(gpu)}
+        env = sandbox.minimal_env(workdir, self.threads, {**visible, **self.options.env}, run=mark)
         cap_processes = sandbox.ProcessCap(self.options.max_processes, mark) if self.options.max_processes else None
         started, began = time.monotonic(), time.time()
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

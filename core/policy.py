@@ -63,6 +63,7 @@ class TaskContext(BaseModel):
     modality: str = "tabular"  # "tabular" | "text" | "image" | "mixed": what the rows' features are
     assets: list[AssetInfo] = Field(default_factory=list)
     images: ImageInfo | None = None
+    gpus: int = 0  # GPUs one script may use (the executor's options); 0: CPU only
 
     def output_kind(self) -> str:
         """What the prediction columns hold (the script contract): value, wide (one probability per class),

@@ -209,13 +209,25 @@ def linked_assets(folders: list[Path]) -> dict[str, str]:
     return found
 
 
+GPU_CONTROL = ("nvidiactl", "nvidia-uvm", "nvidia-uvm-tools", "nvidia-modeset")  # what every CUDA process opens
+
+
+def gpu_devices(dev: Path = Path("/dev")) -> list[str]:
+    """The NVIDIA device nodes a script given a GPU needs inside the sandbox: every GPU's node (the driver numbers
+    them; CUDA_VISIBLE_DEVICES picks the one the run holds) and the control nodes, those that exist here."""
+    gpus = sorted(p.name for p in dev.glob("nvidia[0-9]*"))
+    return [str(dev / name) for name in [*gpus, *GPU_CONTROL] if (dev / name).exists()]
+
+
 def isolated_command(cmd: list[str], workdir: Path, inputs: list[tuple[Path, Path]],
-                     network: bool = False) -> list[str]:
+                     network: bool = False, devices: list[str] = ()) -> list[str]:
     """``cmd`` wrapped in bubblewrap: system folders and the interpreter read-only, the run folder writable, the
     task's public inputs read-only ((folder, mount point inside ``workdir``) pairs: ``workdir/input``, or one per
-    fold), nothing else of the host's files, and no network."""
+    fold), the host ``devices`` asked for (a GPU's nodes), nothing else of the host's files, and no network."""
     args = ["bwrap", "--die-with-parent", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for device in devices:
+        args += ["--dev-bind", device, device]
     if not network:
         args.append("--unshare-net")
     if Path(CPU_TOPOLOGY).is_dir():  # read by lscpu, so joblib counts physical cores instead of warning on stderr

@@ -636,3 +636,39 @@ def test_the_score_printed_after_a_long_output_is_still_read(inputs, executor):
 def test_an_unknown_isolation_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="isolation must be auto, bwrap or none"):
         LocalExecutor(ExecutorOptions(isolation="docker"), out_dir=tmp_path)
+
+
+# --- GPUs -------------------------------------------------------------------------------------------------------
+
+SHOW_GPU = "import os; print('visible GPUs:', repr(os.environ.get('CUDA_VISIBLE_DEVICES')))"
+
+
+@pytest.mark.parametrize("isolation", ["auto", "none"])
+def test_a_script_sees_no_gpu_unless_the_executor_allows_one_and_then_only_the_one_it_holds(isolation, inputs,
+                                                                                            executor):
+    plain = executor(isolation=isolation, cache=False).run(request(SHOW_GPU, inputs))
+    assert "visible GPUs: ''" in plain.stdout_tail
+    allowed = executor(isolation=isolation, cache=False, gpus=[1, 3], workers=4)
+    held = [r.stdout_tail for r in allowed.run_many([request(SHOW_GPU + f"  # {k}", inputs) for k in range(4)])]
+    assert {h.split("visible GPUs: ")[1].strip() for h in held} == {"'1'", "'3'"}  # each run one GPU, both used
+
+
+def test_a_gpu_runs_device_nodes_reach_the_sandboxs_command_line(tmp_path):
+    # no GPU here: a folder standing in for /dev with the nodes a CUDA host has (named as such, not a mock of CUDA)
+    dev = tmp_path / "dev"
+    dev.mkdir()
+    for name in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm", "null"):
+        (dev / name).touch()
+    devices = sandbox.gpu_devices(dev)
+    assert devices == [str(dev / n) for n in ("nvidia0", "nvidia1", "nvidiactl", "nvidia-uvm")]
+    command = sandbox.isolated_command(["python", "x.py"], tmp_path, [], devices=devices)
+    for device in devices:
+        at = command.index(device)
+        assert command[at - 1] == "--dev-bind" and command[at + 1] == device
+    assert "--dev-bind" not in sandbox.isolated_command(["python", "x.py"], tmp_path, [])
+
+
+def test_gpu_indices_that_cannot_be_used_are_refused_when_the_options_are_read():
+    for bad in ([-1], [0, 0], "0", [True]):
+        with pytest.raises(ValueError, match="gpus must list distinct GPU indices"):
+            ExecutorOptions(gpus=bad)

@@ -165,3 +165,19 @@ def test_a_declared_modality_wins_over_the_inferred_one(image_competition, regis
     (image_competition / "task.yaml").write_text("data: {dir: ., modality: mixed}\nmetric: accuracy\n")
     task = load_task(image_competition / "task.yaml", metrics=registry.metrics)
     assert prepare_data(task, maximize=True, proba=False).context.modality == "mixed"
+
+
+def test_the_llm_prompts_list_the_folders_the_image_paths_and_the_devices(image_competition, registry):
+    from plugins.llm.prompting import contract_text, task_text
+
+    task = load_task(image_competition / "task.yaml", metrics=registry.metrics)
+    ctx = prepare_data(task, maximize=True, proba=False).context
+    text = task_text(ctx)
+    assert "(classification, image data)" in text
+    assert "Folder ./input/train/ (40 files: 40 .png), e.g. train/img000.png" in text
+    assert "Folder ./input/test/ (10 files: 10 .png, unpacked from test.zip)" in text
+    assert "Each row's image: ./input/train/<id>.png for train.csv and valid.csv rows, ./input/test/<id>.png" in text
+    contract = contract_text(ctx, 60)
+    assert "Read-only folders in ./input/: test/, train/" in contract and "CPU only (no GPU)" in contract
+    assert "Pillow" in contract and "torch" in contract
+    assert "one GPU is visible as cuda:0" in contract_text(ctx.model_copy(update={"gpus": 1}), 60)

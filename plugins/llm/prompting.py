@@ -185,8 +185,8 @@ def contract_text(ctx: TaskContext, timeout: float | None) -> str:
         ("- Write val_predictions.csv (one row per valid.csv row) and submission.csv (one row per test.csv row), "
          f"each with {_prediction_text(ctx)}, index=False."),
         f"- Print one line: Final Validation Performance: <{ctx.metric} on valid.csv as a float>",
-        (f"- One Python file using {', '.join(libraries(ctx))}; CPU only; no network, no pip, no downloads, "
-         "no exit(), no try/except that hides errors" + limits),
+        (f"- One Python file using {', '.join(libraries(ctx))}; {devices_text(ctx)}; no network, no pip, no "
+         "downloads, no exit(), no try/except that hides errors" + limits),
     ]
     if extra:
         lines.insert(2, f"- Other files in ./input/: {', '.join(extra[:20])}.")
@@ -202,6 +202,13 @@ LIBRARIES = {"tabular": ("pandas", "numpy", "scikit-learn", "lightgbm"),
              "image": ("pandas", "numpy", "scikit-learn", "lightgbm", "Pillow", "torch", "torchvision", "timm"),
              "mixed": ("pandas", "numpy", "scikit-learn", "lightgbm", "scipy", "Pillow", "torch", "torchvision")}
 _MODULES = {"scikit-learn": "sklearn", "Pillow": "PIL"}
+
+
+def devices_text(ctx: TaskContext) -> str:
+    if ctx.gpus:
+        return ("one GPU is visible as cuda:0 (use it for neural networks when torch.cuda.is_available(), else the "
+                "CPU)")
+    return "CPU only (no GPU)"
 
 
 def libraries(ctx: TaskContext) -> list[str]:
