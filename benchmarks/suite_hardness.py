@@ -29,13 +29,14 @@ def hardness(folder: Path, *, budget: float, seeds: list[int], margin: float, wo
     """LightGBM's score, FLAML's score per seed, their mean and spread, and whether FLAML wins beyond the noise."""
     task, registry = load_with_plugins(folder / "task.yaml", work / folder.name)
     metric = registry.metrics[task.metric]
-    ctx = prepare_data(task, maximize=metric.maximize, proba=metric.proba).context
+    data = prepare_data(task, maximize=metric.maximize, proba=metric.proba)
+    ctx = data.context
 
     def graded(fit, seed: int) -> tuple[float, float]:
         started = time.time()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sub, _ = fit(task.model_copy(update={"seed": seed}), ctx, metric, budget)
+            sub, _ = fit(task.model_copy(update={"seed": seed}), data, metric, budget)
             seconds = time.time() - started
             path = work / folder.name / f"{fit.__name__}-{seed}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,7 @@ def constant_submission(input_dir: Path, ctx: TaskContext) -> pd.DataFrame:
     out = sample.copy()
     if ctx.targets:  # one column per target, each filled as a task of its own would be
         for target in ctx.targets:
-            single = ctx.model_copy(update={"target": target, "targets": [], "prediction_columns": [target]})
-            out[target] = _constants(train[target].dropna(), single)[target]
+            out[target] = _constants(train[target].dropna(), ctx.for_target(target))[target]
         return out
     for col, value in _constants(train[ctx.target].dropna(), ctx).items():
         out[col] = value

@@ -1,13 +1,14 @@
-"""The benchmark, ``python -m core.bench suite.yaml``: the agent, default LightGBM, FLAML and (when installed)
-AutoGluon Tabular, the last two with the agent's wall-clock budget, on a suite of MLE-bench task folders, each graded
-against its private answers.
-A second composition root beside core/run.py, and like it allowed to import from graphs."""
+"""The benchmark, ``python -m core.bench suite.yaml``: the agent, default LightGBM, FLAML and (when installed) AutoGluon
+Tabular (the last two with the agent's budget), and TF-IDF + logistic regression on text, on MLE-bench task folders
+graded against their private answers. A composition root beside core/run.py, like it allowed to import from graphs."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import difflib
+import functools
 import importlib.util
 import json
 import os
@@ -26,7 +27,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import logs
-from core.dataprep import prepare_data
+from core.dataprep import PreparedData, prepare_data
 from core.errors import UserError
 from core.files import write_atomic
 from core.loading import load_with_plugins
@@ -39,7 +40,7 @@ from core.task import PRIVATE_MARKERS, PluginChoice, Task, read_model
 
 ANSWERS = Path("private") / "answers.csv"
 MARKER = "bench-task.json"  # marks a task folder of the output as the benchmark's own, safe to clear and rewrite
-BASELINES = ("lightgbm", "flaml", "autogluon")
+BASELINES = ("lightgbm", "flaml", "autogluon", "tfidf")
 OPTIONAL = {"autogluon": ("autogluon.tabular", "autogluon")}  # baseline -> (module it needs, pyproject extra)
 
 
@@ -198,17 +199,49 @@ def framework_overhead(store_path: Path, run_id: str) -> dict:
 
 # --- baselines --------------------------------------------------------------------------------------------------
 
-def _frames(task: Task, ctx: TaskContext) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame, list[str]]:
-    """Features of train.csv (id and target dropped), the target, test.csv as read, its features (own copies, for
-    a baseline to encode in place), and the categorical columns."""
+PIXELS = (16, 16)  # the size a user's first image baseline shrinks every image to: 16 x 16 x 3 = 768 features
+
+
+class NotApplicable(Exception):
+    """A baseline that does not apply to a task (TF-IDF without a text column): recorded as such, not an error."""
+
+
+def _frames(task: Task, data: PreparedData) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame, list[str]]:
+    """Features of train.csv (id, target and image-name column dropped), the target, the test rows as read (test.csv,
+    or the sample's ids when there is none), their features (own copies, for a baseline to encode in place), and the
+    categorical columns. On an image task every row also gets its image's pixels (``_pixels``)."""
+    ctx = data.context
     train = pd.read_csv(task.train)
-    test = pd.read_csv(task.test)
+    test = pd.read_csv(task.test) if task.test is not None else \
+        pd.read_csv(task.sample_submission, usecols=[ctx.id_column])
     train = train[train[task.target].notna()].reset_index(drop=True)
     y = train.pop(task.target)
-    features = [c for c in train.columns if c != ctx.id_column and c in test.columns]
+    image = ctx.images.column if ctx.images else None
+    # the other targets of a several-target task are not in test.csv, so they are never features
+    features = [c for c in train.columns if c not in (ctx.id_column, image) and c in test.columns]
     categorical = [c for c in features if not pd.api.types.is_numeric_dtype(train[c])
                    or pd.api.types.is_bool_dtype(train[c])]
-    return train[features].copy(), y, test, test[features].copy(), categorical
+    X, X_test = train[features].copy(), test[features].copy()
+    if ctx.images:
+        X = pd.concat([X, _pixels(train[image], data.full_dir / ctx.images.train_folder, ctx.images.suffix)], axis=1)
+        X_test = pd.concat([X_test, _pixels(test[image], data.full_dir / ctx.images.test_folder, ctx.images.suffix)],
+                           axis=1)
+    return X, y, test, X_test, categorical
+
+
+def _pixels(names: pd.Series, folder: Path, suffix: str) -> pd.DataFrame:
+    """Each named image (``folder/<name><suffix>``) shrunk to ``PIXELS`` in RGB and flattened, one column per value
+    (0-255); a row whose image is missing gets gaps (a column may name images for only most rows)."""
+    from PIL import Image
+
+    width, height = PIXELS
+    rows = np.full((len(names), width * height * 3), np.nan, dtype=np.float32)
+    for i, name in enumerate(names):
+        path = folder / f"{name}{suffix}"
+        if pd.notna(name) and path.is_file():
+            with Image.open(path) as img:
+                rows[i] = np.asarray(img.convert("RGB").resize(PIXELS), dtype=np.float32).ravel()
+    return pd.DataFrame(rows, columns=[f"pixel_{i}" for i in range(rows.shape[1])], index=names.index)
 
 
 def _class_codes(y: pd.Series, ctx: TaskContext) -> np.ndarray:
@@ -235,18 +268,40 @@ def _submission(test: pd.DataFrame, ctx: TaskContext, metric: Metric, predict, p
     return sub
 
 
-def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
-                      work: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """LGBMClassifier / LGBMRegressor with default parameters on ordinal-encoded categoricals (``budget`` and
-    ``work`` unused)."""
-    from lightgbm import LGBMClassifier, LGBMRegressor
-    from sklearn.preprocessing import OrdinalEncoder
+Baseline = Callable[..., tuple[pd.DataFrame, dict]]
 
-    X, y, test, X_test, categorical = _frames(task, ctx)
-    if categorical:
-        enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=np.nan)
-        X[categorical] = enc.fit_transform(_as_text(X[categorical]))
-        X_test[categorical] = enc.transform(_as_text(X_test[categorical]))
+
+def per_target(fit: Baseline) -> Baseline:
+    """``fit`` for any task: with several targets, once per target (on views of the task and its data that predict
+    that target alone, each with an even share of the budget and its own work folder), its prediction columns
+    assembled into one submission with every target's; ``info`` is then {"targets": each fit's by target}."""
+    @functools.wraps(fit)
+    def fit_each(task: Task, data: PreparedData, metric: Metric, budget: float,
+                 work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+        ctx = data.context
+        if not ctx.targets:
+            return fit(task, data, metric, budget, work)
+        sub, info = None, {}
+        for target in ctx.targets:
+            one = task.model_copy(update={"target": target, "targets": (target,), "prediction_columns": (target,)})
+            part, info[target] = fit(one, dataclasses.replace(data, context=ctx.for_target(target)), metric,
+                                     budget / len(ctx.targets), None if work is None else work / target)
+            sub = part[[ctx.id_column]].copy() if sub is None else sub
+            sub[target] = part[target].to_numpy()  # every fit predicts the same test rows in the same order
+        return sub, {"targets": info}  # one key: a target named like an entry's own keys cannot clobber them
+    return fit_each
+
+
+@per_target
+def lightgbm_baseline(task: Task, data: PreparedData, metric: Metric, budget: float,
+                      work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """LGBMClassifier / LGBMRegressor with default parameters on ordinal-encoded categoricals (on an image task, on
+    each image's 16 x 16 RGB pixels: the pixel-feature LightGBM); ``budget`` and ``work`` unused."""
+    from lightgbm import LGBMClassifier, LGBMRegressor
+
+    ctx = data.context
+    X, y, test, X_test, categorical = _frames(task, data)
+    _ordinal_codes(X, X_test, categorical)
     X, X_test = X.astype(float), X_test.astype(float)
     if ctx.task_type == "regression":
         model = LGBMRegressor(verbose=-1).fit(X, y.astype(float))
@@ -257,17 +312,24 @@ def lightgbm_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: floa
                        lambda: _spread(proba(X_test), model.classes_, len(ctx.classes))), {}
 
 
-def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
+@per_target
+def flaml_baseline(task: Task, data: PreparedData, metric: Metric, budget: float,
                    work: Path | None = None) -> tuple[pd.DataFrame, dict]:
-    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation; it
-    runs in ``work`` (a temporary folder when None), where CatBoost leaves the folders of fits the budget cut."""
+    """FLAML AutoML searching for ``budget`` seconds, optimising the task's own metric on its own validation, on the
+    columns LightGBM gets (an image task's pixels too); it runs in ``work`` (a temporary folder when None), where
+    CatBoost leaves the folders of fits the budget cut."""
     try:
         from flaml import AutoML
     except ImportError:
         raise UserError("the FLAML baseline needs flaml with xgboost: pip install -e '.[bench]'") from None
 
-    X, y, test, X_test, categorical = _frames(task, ctx)
-    for col in categorical:  # FLAML encodes pandas categoricals itself
+    ctx = data.context
+    X, y, test, X_test, categorical = _frames(task, data)
+    # FLAML drops a category column whose every value differs, as a free-text column's nearly all do (a text-only
+    # task would be left without a feature): free text gets LightGBM's codes
+    text = [c.name for c in ctx.columns if c.dtype == "text" and c.name in categorical]
+    _ordinal_codes(X, X_test, text)
+    for col in (c for c in categorical if c not in text):  # FLAML encodes pandas categoricals itself
         kind = pd.CategoricalDtype(sorted(_as_text(X[[col]])[col].dropna().unique()))
         X[col] = _as_text(X[[col]])[col].astype(kind)
         X_test[col] = _as_text(X_test[[col]])[col].astype(kind)
@@ -295,18 +357,21 @@ def flaml_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
                        lambda: _spread(automl.predict_proba(X_test), automl.classes_, n_classes)), info
 
 
-def autogluon_baseline(task: Task, ctx: TaskContext, metric: Metric, budget: float,
+@per_target
+def autogluon_baseline(task: Task, data: PreparedData, metric: Metric, budget: float,
                        work: Path | None = None) -> tuple[pd.DataFrame, dict]:
     """AutoGluon Tabular for ``budget`` seconds with the ``medium_quality`` preset (no bagging or stacking, which
     short budgets cannot afford), on at most the executor's cores, optimising the task's own metric on its own
-    holdout; its models are written under ``work`` (a temporary folder when None)."""
+    holdout, on the columns LightGBM gets (an image task's pixels too); its models are written under ``work`` (a
+    temporary folder when None)."""
     try:
         from autogluon.core.metrics import make_scorer
         from autogluon.tabular import TabularPredictor
     except ImportError:
         raise UserError("the AutoGluon baseline needs autogluon.tabular: pip install -e '.[autogluon]'") from None
 
-    X, y, test, X_test, categorical = _frames(task, ctx)
+    ctx = data.context
+    X, y, test, X_test, categorical = _frames(task, data)
     if categorical:  # AutoGluon encodes text columns itself; text makes '1.0' and '1' one category, as elsewhere
         X[categorical] = _as_text(X[categorical])
         X_test[categorical] = _as_text(X_test[categorical])
@@ -357,6 +422,48 @@ def _folder(work: Path | None):
         yield Path(tmp)
 
 
+@per_target
+def tfidf_baseline(task: Task, data: PreparedData, metric: Metric, budget: float,
+                   work: Path | None = None) -> tuple[pd.DataFrame, dict]:
+    """TF-IDF + logistic regression, what a user tries first on text: word 1-2-grams and char_wb 2-5-grams (sublinear
+    tf, min_df 2) of each free-text column, one-hot categoricals and standardised numeric columns, stacked sparse,
+    into LogisticRegression(C=4) (Ridge for regression). NotApplicable without a text column; ``budget``, ``work``
+    unused."""
+    from scipy import sparse
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    ctx = data.context
+    text = [c.name for c in ctx.columns if c.dtype == "text"]
+    if not text:
+        raise NotApplicable("no text column")
+    X, y, test, X_test, categorical = _frames(task, data)
+    text = [c for c in text if c in X]
+    others = [c for c in categorical if c not in text]
+    numeric = [c for c in X if c not in categorical]
+    encoders: list[tuple[Any, Callable[[pd.DataFrame], Any]]] = []
+    for col in text:
+        words = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=2)
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2)
+        encoders += [(enc, lambda f, col=col: f[col].fillna("").astype(str)) for enc in (words, chars)]
+    if others:  # gaps are a category of their own
+        encoders.append((OneHotEncoder(handle_unknown="ignore"), lambda f: _as_text(f[others]).fillna("")))
+    if numeric:  # logistic regression takes no gaps: the median fills them
+        encoders.append((make_pipeline(SimpleImputer(strategy="median"), StandardScaler()),
+                         lambda f: f[numeric].astype(float)))
+    A = sparse.hstack([sparse.csr_matrix(enc.fit_transform(cols(X))) for enc, cols in encoders]).tocsr()
+    B = sparse.hstack([sparse.csr_matrix(enc.transform(cols(X_test))) for enc, cols in encoders]).tocsr()
+    if ctx.task_type == "regression":
+        model = Ridge().fit(A, y.astype(float))
+    else:
+        model = LogisticRegression(C=4, max_iter=2000).fit(A, _class_codes(y, ctx))
+    return _submission(test, ctx, metric, lambda: model.predict(B),
+                       lambda: _spread(model.predict_proba(B), model.classes_, len(ctx.classes))), {}
+
+
 def executor_cores(task: Task) -> int:
     """The cores the task's executor uses at most: ``workers`` scripts at a time, each given cpu_count // workers
     threads (core.local_executor), so a baseline given this many competes for no more than the agent had."""
@@ -367,6 +474,17 @@ def executor_cores(task: Task) -> int:
     except (TypeError, ValueError):
         workers = cpus
     return max(1, min(cpus, workers * max(1, cpus // workers)))
+
+
+def _ordinal_codes(X: pd.DataFrame, X_test: pd.DataFrame, columns: list[str]) -> None:
+    """Replace ``columns`` of both frames, in place, by their values' codes among the training values' (gaps stay
+    gaps; a value training never had is -1)."""
+    from sklearn.preprocessing import OrdinalEncoder
+
+    if columns:
+        enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1, encoded_missing_value=np.nan)
+        X[columns] = enc.fit_transform(_as_text(X[columns]))
+        X_test[columns] = enc.transform(_as_text(X_test[columns]))
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -385,8 +503,8 @@ def _spread(proba: np.ndarray, classes, n_classes: int) -> np.ndarray:
     return out
 
 
-BASELINE_FITS: dict[str, Callable[..., tuple[pd.DataFrame, dict]]] = {
-    "lightgbm": lightgbm_baseline, "flaml": flaml_baseline, "autogluon": autogluon_baseline}
+BASELINE_FITS: dict[str, Baseline] = {
+    "lightgbm": lightgbm_baseline, "flaml": flaml_baseline, "autogluon": autogluon_baseline, "tfidf": tfidf_baseline}
 
 
 def available_baselines(log: Callable[[str], None] = print) -> list[str]:
@@ -442,7 +560,8 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
     metric = registry.metrics[task.metric]
     if task.id_column is None:
         raise SuiteError(f"{bt.folder / 'task.yaml'}: the benchmark grades by id; give the task an id column")
-    ctx = prepare_data(task, maximize=metric.maximize, proba=metric.proba).context
+    data = prepare_data(task, maximize=metric.maximize, proba=metric.proba)
+    ctx = data.context
     answers = bt.folder / ANSWERS
     row: dict[str, Any] = {"task": bt.name, "metric": task.metric, "direction": metric.direction, "seed": task.seed,
                            "budget_seconds": bt.budget, "rows": {"train": ctx.n_train + ctx.n_valid, "test": ctx.n_test}}
@@ -480,26 +599,34 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                sub, info = BASELINE_FITS[name](task, ctx, metric, bt.budget, work=path.parent)
+                sub, info = BASELINE_FITS[name](task, data, metric, bt.budget, work=path.parent)
             path.parent.mkdir(parents=True, exist_ok=True)
             sub.to_csv(path, index=False)
             entry.update(info)
         except UserError:
             raise
+        except NotApplicable as exc:  # no score, and no count against (or for) the agent
+            entry.update(submission=None, not_applicable=str(exc))
         except Exception as exc:  # noqa: BLE001 - a failed baseline is a result; keep the traceback visible
             traceback.print_exc()
             entry["error"] = f"{type(exc).__name__}: {exc}"
         entry["wall_seconds"] = round(time.time() - started, 1)
-        if entry["error"] is None:
+        if entry["error"] is None and entry["submission"] is not None:
             entry["score"], entry["error"] = _graded(path, answers, ctx, metric)
         row["baselines"][name] = entry
 
-    row["ratios"] = {n: ratio(agent["score"], b["score"], metric) for n, b in row["baselines"].items()}
-    row["beats"] = {n: metric.better(agent["score"], b["score"]) for n, b in row["baselines"].items()}
+    row["ratios"], row["beats"] = verdicts(agent["score"], row["baselines"], metric)
     if result:
         _report_with_baselines(task.output, result, row, log)
     write_atomic(root / "bench.json", json.dumps(row, indent=1, default=str))
     return row
+
+
+def verdicts(agent: float | None, baselines: dict[str, dict], metric: Metric) -> tuple[dict, dict]:
+    """Per baseline (its entry of a task's row), the agent's ratio to it and whether the agent beat it; None when
+    the baseline does not apply to the task: the agent neither beat it nor lost to it there."""
+    return ({n: ratio(agent, b["score"], metric) for n, b in baselines.items()},
+            {n: None if b.get("not_applicable") else metric.better(agent, b["score"]) for n, b in baselines.items()})
 
 
 def _report_with_baselines(agent_out: Path, result: dict, row: dict, log: Callable[[str], None]) -> None:
@@ -556,9 +683,13 @@ def run_suite(suite_path: str | Path, *, out: str | Path | None = None, budget: 
 
 
 def summary(rows: list[dict], names: list[str]) -> dict:
-    """Medal-style: for each baseline, on how many tasks the agent beat it."""
-    return {name: {"beaten": sum(bool(r["beats"][name]) for r in rows), "tasks": len(rows),
-                   "beaten_on": [r["task"] for r in rows if r["beats"][name]]} for name in names}
+    """Medal-style: for each baseline, on how many of the tasks it applies to the agent beat it."""
+    out = {}
+    for name in names:
+        rated = [r for r in rows if r["beats"][name] is not None]
+        out[name] = {"beaten": sum(bool(r["beats"][name]) for r in rated), "tasks": len(rated),
+                     "beaten_on": [r["task"] for r in rated if r["beats"][name]]}
+    return out
 
 
 def seeds_markdown(reports: list[dict]) -> str:
@@ -576,10 +707,10 @@ def seeds_markdown(reports: list[dict]) -> str:
              "| task | metric | agent | " + " | ".join(names) + " | agent ≥ best baseline |",
              "|---|---|---|" + "---|" * len(names) + "---|"]
     for task, rows in by_task.items():
-        def spread(values: list) -> str:
+        def spread(values: list, applies: bool = True) -> str:
             values = [v for v in values if v is not None]
             if not values:
-                return "—"
+                return "—" if applies else "n/a"
             sd = statistics.stdev(values) if len(values) > 1 else 0.0
             return f"{statistics.fmean(values):.5g} ± {sd:.2g}"
 
@@ -592,7 +723,9 @@ def seeds_markdown(reports: list[dict]) -> str:
             wins += a is not None and (best is None or (a >= best if maximize else a <= best))
         lines.append(f"| {task} | {rows[0]['metric']} {'↑' if maximize else '↓'} | "
                      f"{spread([r['agent']['score'] for r in rows])} | "
-                     + " | ".join(spread([r["baselines"][n]["score"] for r in rows]) for n in names)
+                     + " | ".join(spread([r["baselines"][n]["score"] for r in rows],
+                                         not all(r["baselines"][n].get("not_applicable") for r in rows))
+                                  for n in names)
                      + f" | {wins}/{len(rows)} |")
     return "\n".join(lines) + "\n"
 
@@ -613,10 +746,15 @@ def markdown(report: dict) -> str:
     for r in rows:
         arrow = "↑" if r["direction"] == "maximize" else "↓"
         cells = [r["task"], f"{r['metric']} {arrow}", _num(r["agent"]["score"]),
-                 *(_num(r["baselines"][n]["score"]) for n in names),
-                 *(_num(r["ratios"][n], 4) for n in names),
+                 *(_cell(r, n, _num(r["baselines"][n]["score"])) for n in names),
+                 *(_cell(r, n, _num(r["ratios"][n], 4)) for n in names),
                  f"{r['agent']['wall_seconds']:.0f}", *(f"{r['baselines'][n]['wall_seconds']:.0f}" for n in names)]
         lines.append("| " + " | ".join(cells) + " |")
+    reasons = sorted({f"{n}: {r['baselines'][n]['not_applicable']}" for r in rows for n in names
+                      if r["baselines"][n].get("not_applicable")})
+    if reasons:
+        lines += ["", f"n/a: the baseline does not apply to the task ({'; '.join(reasons)}); such tasks are left "
+                      f"out of its count below."]
     lines += ["", "## Framework overhead", "",
               "Share of the agent's run outside script executions (run seconds minus seconds during which a script "
               "was executing, over run seconds).", "",
@@ -651,7 +789,14 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cell(row: dict, baseline: str, shown: str) -> str:
+    """``shown``, or n/a when the baseline does not apply to the row's task."""
+    return "n/a" if row["baselines"][baseline].get("not_applicable") else shown
+
+
 def _medal(row: dict, baseline: str) -> str:
+    if row["beats"][baseline] is None:
+        return "n/a"
     if row["beats"][baseline]:
         return "yes"
     a, b = row["agent"]["score"], row["baselines"][baseline]["score"]
@@ -663,7 +808,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m core.bench",
         description="Run the agent, default LightGBM, FLAML and (if installed) AutoGluon, the last two with the "
-                    "agent's budget, on a suite of MLE-bench task folders and grade them against the private answers.")
+                    "agent's budget, and TF-IDF + logistic regression (on tasks with a text column) on a suite of "
+                    "MLE-bench task folders and grade them against the private answers.")
     parser.add_argument("suite", help="path of suite.yaml")
     parser.add_argument("--out", help="output folder (default: suite.yaml's output)")
     parser.add_argument("--budget", type=float,

@@ -79,6 +79,11 @@ class TaskContext(BaseModel):
             return "positive"
         return "label"
 
+    def for_target(self, target: str) -> TaskContext:
+        """One of several targets as a task predicting it alone sees it: its own prediction column; the classes stay
+        every target's, the order the scorer reads each column's labels in."""
+        return self.model_copy(update={"target": target, "targets": [], "prediction_columns": [target]})
+
     def card_query(self) -> CardQuery:
         return CardQuery(task_type=self.task_type, goal=self.goal[:2000], metric=self.metric,
                          n_rows=self.n_train + self.n_valid, n_features=len(self.columns),
