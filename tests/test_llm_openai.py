@@ -6,19 +6,26 @@ is used again. Token caps are tiny: these tests check the plumbing, not the mode
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
+import pandas as pd
 import pytest
+import yaml
 
 from ablation import split_blocks
 from core.cards import ModelCard
 from core.policy import AblationEffect, AblationView, BlockInfo, CandidateInfo, PlanRecord
 from core.store import RunStore
+from image_tasks import shades_competition
 from plugins.llm import usage_summary, usage_table
 from plugins.policy_openai import OpenAIPolicy
 
 pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = '''import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -181,3 +188,28 @@ def test_the_api_key_is_sent_but_never_recorded(llm_server, penguins, tmp_path, 
     assert call["reply"] is not None
     assert secret not in json.dumps(call)
     assert secret not in (tmp_path / "runs.sqlite").read_bytes().decode("latin-1")
+
+
+def test_a_run_on_an_image_task_shows_the_served_model_its_folders_and_ends_with_a_valid_submission(llm_server,
+                                                                                                  tmp_path):
+    # The listing of ./input/ (folders, file types, where each row's image is) reaches the model's prompts; whatever
+    # SmolLM2 writes, the run ends with a submission for every test id (the heuristic steps in where it fails).
+    folder = shades_competition(tmp_path / "shades")
+    task = yaml.safe_load((folder / "task.yaml").read_text())
+    task.update(budget={"total_seconds": 90, "run_timeout": 30, "models": 2, "plans": 1, "outer_steps": 1,
+                        "ensemble_rounds": 1, "debug_retries": 0},
+                policy={"name": "openai", "options": {"model": llm_server.model, "base_url": llm_server.base_url,
+                                                      "max_tokens": 64, "timeout": 30}},
+                output=str(tmp_path / "out"))
+    (folder / "task.yaml").write_text(yaml.safe_dump(task))
+    done = subprocess.run([sys.executable, "-m", "core.run", str(folder / "task.yaml")], cwd=ROOT, check=False,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    calls = RunStore(tmp_path / "out" / "runs.sqlite").llm_calls()
+    prompts = [json.loads(c["prompt"])[-1]["content"] for c in calls if c["role"] == "write_initial"]
+    assert prompts, "no write_initial call reached the server"
+    assert "Folder ./input/train/ (40 files: 40 .png)" in prompts[0]
+    assert "Each row's image: ./input/train/<id>.png" in prompts[0] and "CPU only (no GPU)" in prompts[0]
+    submission = pd.read_csv(tmp_path / "out" / "submission.csv")
+    assert list(submission.columns) == ["id", "label"]
+    assert sorted(submission["id"]) == [f"t{k:03d}" for k in range(10)] and set(submission["label"]) <= {0, 1}

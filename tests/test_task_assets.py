@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import zipfile
-from pathlib import Path
 from textwrap import dedent
 
 import numpy as np
@@ -21,37 +20,12 @@ from core.local_executor import LocalExecutor
 from core.policy import ColumnInfo, ImageInfo
 from core.sandbox import bwrap_works
 from core.task import load_task
-
-
-def png(shade: int) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(np.full((6, 6, 3), shade, dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
+from image_tasks import png, shades_competition
 
 
 @pytest.fixture
-def image_competition(tmp_path) -> Path:
-    """An MLE-bench image competition: train.csv (id, label), train/<id>.png, test.zip holding test/<id>.png,
-    sample_submission.csv naming the test ids, no test.csv; dark images are class 0, light ones class 1."""
-    folder = tmp_path / "shades"
-    (folder / "train").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, size=40)
-    for k, label in enumerate(labels):
-        (folder / "train" / f"img{k:03d}.png").write_bytes(png(int(200 * label + rng.integers(0, 50))))
-    pd.DataFrame({"id": [f"img{k:03d}" for k in range(40)], "label": labels}).to_csv(folder / "train.csv",
-                                                                                   index=False)
-    with zipfile.ZipFile(folder / "test.zip", "w") as bundle:
-        for k in range(10):
-            bundle.writestr(f"test/t{k:03d}.png", png(30 if k % 2 else 230))
-    pd.DataFrame({"id": [f"t{k:03d}" for k in range(10)], "label": 0}).to_csv(folder / "sample_submission.csv",
-                                                                            index=False)
-    (folder / "description.md").write_text("Tell light images (1) from dark ones (0).")
-    (folder / "private").mkdir()
-    pd.DataFrame({"id": [f"t{k:03d}" for k in range(10)], "label": [0 if k % 2 else 1 for k in range(10)]}) \
-        .to_csv(folder / "private" / "answers.csv", index=False)
-    (folder / "task.yaml").write_text("data: {dir: .}\nmetric: accuracy\nvalidation: {folds: 1}\n")
-    return folder
+def image_competition(tmp_path):
+    return shades_competition(tmp_path / "shades")
 
 
 def test_an_image_competition_without_test_csv_loads_with_its_image_folders(image_competition, registry):
