@@ -25,7 +25,7 @@ class Entry:
     few_rows_bonus: float = 0.0  # how much better it holds up than the rest on a few hundred rows
     codes_categoricals: bool = False  # splits on ordinal codes, so categorical columns cost it nothing
     text_bonus: float = -0.3  # on text tasks (half on mixed ones); dense-only models see hashed tokens, not TF-IDF
-    text_only: bool = False  # offered only when every feature column is free text
+    text_only: bool = False  # offered only on text tasks whose every feature column is free text
 
 
 FAMILY_PENALTY = 0.1  # how much each card already taken from a family lowers the next one's rank
@@ -315,7 +315,7 @@ class CatalogueBackend:
             if query.task_type in entry.card.task_types
             and (self._families is None or entry.card.family in self._families)
             and not {entry.card.name, entry.card.family} & self._exclude
-            and (not entry.text_only or 0 < query.text_columns == query.n_features)
+            and (not entry.text_only or (query.modality == "text" and 0 < query.text_columns == query.n_features))
             and installed(entry)
         ]
         ranked = diverse_order([(score(entry, query), entry) for entry in kept])
