@@ -80,14 +80,16 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     scale_sensitive = any(families.needs_scaling(m.estimator) and not m.scale for m in members)
     one_hot_wanted = any(families.wants_one_hot(m.estimator) for m in members)
     nan_ok = bool(members) and all(families.handles_missing(m.estimator) or m.impute for m in members)
-    has_missing = any(c.missing > 0 for c in ctx.columns)
+    has_missing = any(c.missing > 0 for c in ctx.columns if c.dtype != "text")  # text gaps become empty strings
+    # TF-IDF of text alone: no numeric column for a scaler to act on
+    numbers = not (ctx.text_only() and text.sparse_features(ctx, spec))
     ops: list[Op] = []
 
-    def change(field_name: str, value, text: str, priority: float, **kw) -> None:
+    def change(field_name: str, value, says: str, priority: float, **kw) -> None:
         if getattr(spec, field_name) != value:
-            ops.append(Op("set_preprocess", {field_name: value}, text, priority, **kw))
+            ops.append(Op("set_preprocess", {field_name: value}, says, priority, **kw))
 
-    if scale_sensitive:
+    if scale_sensitive and numbers:
         change("scaling", "standard", "Standardise the numeric features (zero mean, unit variance) so the "
                "scale-sensitive model weighs them equally.", 0.9 if spec.scaling == "none" else 0.35)
         change("scaling", "quantile", "Map the numeric features to normal quantiles (fitted on the training rows): "
@@ -171,11 +173,13 @@ def text_ops(ctx: TaskContext, spec: PreprocessSpec, members: list) -> list[Op]:
     """Another text mode (only one every member can read: no dense-only model beside TF-IDF, no naive Bayes
     without it), and the TF-IDF knobs."""
     ops: list[Op] = []
-    tfidf_first = 0.6 if ctx.modality in text.TEXT_TASKS else 0.45
+    text_task = ctx.modality in text.TEXT_TASKS
+    # on a text task, TF-IDF is the representation to beat: leaving it is a long shot
+    other = 0.2 if text_task and spec.text == "tfidf" else 0.4
     modes = (("tfidf", "TF-IDF of word 1-2-grams and character 2-5-grams fitted on the training rows (a sparse "
-                       "matrix, stacked with the other columns)", tfidf_first),
-             ("hash", "length, word count and 32 hashed token counts", 0.4),
-             ("stats", "length and word count only", 0.4), ("drop", "nothing (drop them)", 0.4))
+                       "matrix, stacked with the other columns)", 0.6 if text_task else 0.45),
+             ("hash", "length, word count and 32 hashed token counts", other),
+             ("stats", "length and word count only", other), ("drop", "nothing (drop them)", other))
     for mode, why, priority in modes:
         if mode == spec.text or (mode == "drop" and ctx.text_only()) or (mode == "tfidf" and not members):
             continue  # dropping the only features leaves nothing to fit; unknown models may not read sparse input
