@@ -93,23 +93,25 @@ def docstring_frame() -> pd.DataFrame:
     return frame
 
 
-def write_competition(folder: Path, frame: pd.DataFrame, *, budget: dict | None = None,
+def write_competition(folder: Path, frame: pd.DataFrame, *, target: str = "library", budget: dict | None = None,
                       validation: dict | None = None) -> Path:
-    """An MLE-bench folder (train.csv, test.csv, a wide sample_submission.csv, description.md, the answers under
-    private/) with its task.yaml; returns the task.yaml's path."""
+    """An MLE-bench folder (train.csv, test.csv, sample_submission.csv, description.md, the answers under private/)
+    with its task.yaml; returns the task.yaml's path. The library is predicted as one probability column per
+    library (log loss); another target, a number, as itself (RMSE)."""
     folder.mkdir(parents=True)
     test, train = frame.iloc[:TEST_ROWS], frame.iloc[TEST_ROWS:]
     train.to_csv(folder / "train.csv", index=False)
-    test.drop(columns="library").to_csv(folder / "test.csv", index=False)
-    pd.DataFrame({"id": test["id"], **{label: 1 / len(LIBRARIES) for label in LIBRARIES}}).to_csv(
-        folder / "sample_submission.csv", index=False)
+    test.drop(columns=target).to_csv(folder / "test.csv", index=False)
+    columns = {label: 1 / len(LIBRARIES) for label in LIBRARIES} if target == "library" else {target: 0.0}
+    pd.DataFrame({"id": test["id"], **columns}).to_csv(folder / "sample_submission.csv", index=False)
     (folder / "private").mkdir()
-    test[["id", "library"]].to_csv(folder / "private" / "answers.csv", index=False)
+    test[["id", target]].to_csv(folder / "private" / "answers.csv", index=False)
     (folder / "description.md").write_text(
         "# Which library?\n\nEach text is the first paragraph of a docstring from one of three Python standard-library "
         "packages. Predict the probability of each package for every text in test.csv; scored by multi-class log "
-        "loss.\n")
-    spec = {"name": folder.name, "goal_file": "description.md", "data": {"dir": "."}, "metric": "logloss",
+        "loss.\n" if target == "library" else f"# Docstrings\n\nPredict {target} from each docstring's text.\n")
+    spec = {"name": folder.name, "goal_file": "description.md", "data": {"dir": "."},
+            "metric": "logloss" if target == "library" else "rmse",
             "output": str(folder.parent / f"{folder.name}-out"), "seed": 0}
     if budget:
         spec["budget"] = budget
@@ -301,6 +303,24 @@ def test_the_simplified_preprocess_block_of_a_text_task_still_runs(docs, policy,
     assert specs_of(jobs[1][1])["preprocess"].text == "stats"  # the text is all there is: not dropped
     for run in run_many(jobs):
         assert_contract_kept(docs, run)
+
+
+def test_a_text_regression_task_fits_tfidf_with_ridge_and_lightgbm(tmp_path, frame, policy):
+    """Ridge's SAGA cannot fit an intercept on a sparse matrix: the classifier's TF-IDF settings stay its own."""
+    rng = np.random.default_rng(2)
+    scored = frame.assign(score=frame["library"].map({"email": 1.0, "asyncio": 3.0, "unittest": 5.0})
+                          + rng.normal(0.0, 0.5, len(frame))).drop(columns="library")
+    contract = prepared_contract(write_competition(tmp_path / "docs-score", scored, target="score",
+                                                   validation={"folds": 1, "selection": 0}))
+    cards = cards_for(contract.ctx)
+    assert contract.ctx.modality == "text" and list(cards)[0] == "linear" and "multinomial_nb" not in cards
+    codes = [policy.write_initial(contract.ctx, cards[name]) for name in ("linear", "lightgbm")]
+    assert [specs_of(code)["preprocess"].text for code in codes] == ["tfidf", "tfidf"]
+    assert "Ridge(max_iter=2000, random_state=SEED)" in codes[0]  # no solver="saga"
+    spread = pd.read_csv(contract.truth)["score"].std()
+    for run in run_many([(contract, code) for code in codes]):
+        assert_contract_kept(contract, run)
+        assert run.score < 0.7 * spread, (run.score, spread)
 
 
 # --- a mixed task ---------------------------------------------------------------------------------------------------
