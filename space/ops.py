@@ -176,8 +176,9 @@ def text_ops(ctx: TaskContext, spec: PreprocessSpec, members: list) -> list[Op]:
     text_task = ctx.modality in text.TEXT_TASKS
     # on a text task, TF-IDF is the representation to beat: leaving it is a long shot
     other = 0.2 if text_task and spec.text == "tfidf" else 0.4
+    # a table's long-text column: TF-IDF after the modes offered before it, which keep their order
     modes = (("tfidf", "TF-IDF of word 1-2-grams and character 2-5-grams fitted on the training rows (a sparse "
-                       "matrix, stacked with the other columns)", 0.6 if text_task else 0.45),
+                       "matrix, stacked with the other columns)", 0.6 if text_task else 0.35),
              ("hash", "length, word count and 32 hashed token counts", other),
              ("stats", "length and word count only", other), ("drop", "nothing (drop them)", other))
     for mode, why, priority in modes:
@@ -255,8 +256,8 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
                       0.4 - 0.02 * rank))
         if len(spec.members) < MAX_MEMBERS:
             ops.append(Op("add_member", {"estimator": family.path(ctx.task_type)},
-                          f"Add {families.title_of(family.path(ctx.task_type))} ({params}) to the blend with equal weight: "
-                          "averaging models that err differently lowers the variance.",
+                          f"Add {families.title_of(family.path(ctx.task_type))} ({params}) to the blend with equal "
+                          "weight: averaging models that err differently lowers the variance.",
                           0.38 - 0.02 * rank))
     if len(spec.members) > 1:
         for index, member in enumerate(spec.members):

@@ -755,8 +755,8 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
 
 def _calibrated_train(spec: TrainSpec) -> str:
     folds = max(3, spec.folds)
-    method = ('"isotonic" if X_train.shape[0] >= 1000 else "sigmoid"  # isotonic needs many rows; sigmoid holds up on few'
-              if spec.calibration == "auto" else repr(spec.calibration))
+    method = ('"isotonic" if X_train.shape[0] >= 1000 else "sigmoid"  # isotonic needs many rows; sigmoid holds up '
+              "on few" if spec.calibration == "auto" else repr(spec.calibration))
     return "\n".join([
         "from sklearn.calibration import CalibratedClassifierCV",
         "from sklearn.ensemble import VotingClassifier",

@@ -138,9 +138,10 @@ def _cheaper(ctx: TaskContext, specs: dict) -> None:
         specs["model"] = ModelSpec(members=members)
     pre = specs.get("preprocess")
     if isinstance(pre, PreprocessSpec):
-        specs["preprocess"] = pre.model_copy(update={"pair_top": 0, "text": "stats" if pre.text == "hash" else pre.text,
-                                                     "encoding": "ordinal" if pre.encoding == "onehot" else pre.encoding,
-                                                     "tfidf_chars": False})  # character n-grams: most of TF-IDF's time
+        specs["preprocess"] = pre.model_copy(update={
+            "pair_top": 0, "text": "stats" if pre.text == "hash" else pre.text,
+            "encoding": "ordinal" if pre.encoding == "onehot" else pre.encoding,
+            "tfidf_chars": False})  # character n-grams: most of TF-IDF's time
 
 
 # --- checkers ---------------------------------------------------------------------------------------------------

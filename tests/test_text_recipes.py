@@ -70,8 +70,8 @@ def docstrings(package: str) -> dict[str, str]:
                 continue
             found.append(item)
             if inspect.isclass(item):
-                found += [m for _, m in inspect.getmembers(item, lambda o: inspect.isfunction(o) or isinstance(o, property))
-                          if getattr(getattr(m, "fget", m), "__module__", "").startswith(package)]
+                members = inspect.getmembers(item, lambda o: inspect.isfunction(o) or isinstance(o, property))
+                found += [m for _, m in members if getattr(getattr(m, "fget", m), "__module__", "").startswith(package)]
     out = {}
     for item in found:
         first = re.sub(r"\s+", " ", (inspect.getdoc(item) or "").split("\n\n")[0]).strip()
