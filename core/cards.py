@@ -19,6 +19,8 @@ class CardQuery(BaseModel):
     n_features: int = 0
     has_categorical: bool = False
     has_missing: bool = False
+    modality: str = "tabular"  # "tabular" | "text" | "image" | "mixed" (core.assets.modality)
+    text_columns: int = 0  # how many of the feature columns hold free text
 
 
 class Estimator(BaseModel):

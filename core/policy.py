@@ -84,11 +84,16 @@ class TaskContext(BaseModel):
         every target's, the order the scorer reads each column's labels in."""
         return self.model_copy(update={"target": target, "targets": [], "prediction_columns": [target]})
 
+    def text_only(self) -> bool:
+        """Every feature column is free text (TF-IDF features are then all there is, none of them negative)."""
+        return bool(self.columns) and all(c.dtype == "text" for c in self.columns)
+
     def card_query(self) -> CardQuery:
         return CardQuery(task_type=self.task_type, goal=self.goal[:2000], metric=self.metric,
                          n_rows=self.n_train + self.n_valid, n_features=len(self.columns),
                          has_categorical=any(c.dtype in ("categorical", "text", "boolean") for c in self.columns),
-                         has_missing=any(c.missing > 0 for c in self.columns))
+                         has_missing=any(c.missing > 0 for c in self.columns), modality=self.modality,
+                         text_columns=sum(c.dtype == "text" for c in self.columns))
 
 
 class BlockInfo(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.cards import ModelCard
 from core.policy import TaskContext
-from space import families
+from space import families, text
 from space.specs import (
     LoadSpec,
     MemberSpec,
@@ -56,8 +56,25 @@ def make_member(ctx: TaskContext, path: str, params: dict, preprocess: Preproces
     )
 
 
+def starting_params(ctx: TaskContext, family: families.Family | None, params: dict,
+                    preprocess: PreprocessSpec | None) -> dict:
+    """``params`` with the family's settings for TF-IDF features overlaid when the preprocess block makes them."""
+    if family is None or not family.sparse_params or not text.sparse_features(ctx, preprocess):
+        return dict(params)
+    return {**params, **family.sparse_params.get(ctx.task_type, {})}
+
+
 def family_member(ctx: TaskContext, family: families.Family, preprocess: PreprocessSpec | None) -> MemberSpec:
-    return make_member(ctx, family.path(ctx.task_type), dict(family.defaults), preprocess)
+    return make_member(ctx, family.path(ctx.task_type), starting_params(ctx, family, family.defaults, preprocess),
+                       preprocess)
+
+
+def text_mode(ctx: TaskContext, family: families.Family | None) -> str:
+    """TF-IDF for text and mixed tasks when the model reads a sparse matrix; today's hashed tokens otherwise (a
+    tabular task's long-text column, a model that needs dense inputs)."""
+    if ctx.modality in text.TEXT_TASKS and text.has_text(ctx) and family is not None and family.sparse_ok:
+        return "tfidf"
+    return "hash"
 
 
 def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
@@ -70,15 +87,20 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         return None
     family = families.family_of(path)
     one_hot = family.one_hot if family else estimator.needs_scaling
+    mode = text_mode(ctx, family)
     preprocess = PreprocessSpec(
         impute="none" if estimator.handles_missing else "median",
         encoding="onehot" if one_hot else "ordinal",
-        scaling="standard" if estimator.needs_scaling else "none",
-        text="hash",
+        # beside TF-IDF features the numeric columns are always standardised (trees split them all the same), so
+        # a linear model added later needs no scaler of its own: one would centre the sparse matrix, and fail
+        scaling="standard" if estimator.needs_scaling or mode == "tfidf" else "none",
+        text=mode,
         splines=bool(family and family.name == "linear" and ctx.n_train < SMALL_DATA_ROWS),
     )
-    member = make_member(ctx, path, dict(estimator.params), preprocess,
+    member = make_member(ctx, path, starting_params(ctx, family, estimator.params, preprocess), preprocess,
                          needs_scaling=estimator.needs_scaling, handles_missing=estimator.handles_missing)
+    if not text.fits(ctx, member, preprocess):
+        return None  # naive Bayes on anything but text alone: its inputs would include negative values
     return ScriptSpec(title=card.name, load_data=LoadSpec(), preprocess=preprocess,
                       model=ModelSpec(members=[member]), train=TrainSpec(), predict=predict_spec(ctx))
 
@@ -92,18 +114,21 @@ def merged_model(ctx: TaskContext, base: ModelSpec, reference: ModelSpec,
     """The base's members plus the reference's new ones, all weighted equally; None when nothing is new.
 
     The base's preprocessing stays as it is, so each added member brings its own scaler or imputer if it needs
-    one that the base does not provide.
+    one that the base does not provide; a member that cannot read the base's features (dense-only models beside
+    TF-IDF, naive Bayes beside table columns) is left out.
     """
     added = []
     for member in reference.members:
         if any(_same(member, m) for m in [*base.members, *added]):
             continue
         fresh = make_member(ctx, member.estimator, member.params, preprocess)
-        added.append(fresh.model_copy(update={
+        fresh = fresh.model_copy(update={
             "target": member.target,
             "scale": member.scale or fresh.scale,
             "impute": member.impute or fresh.impute,
-        }))
+        })
+        if text.fits(ctx, fresh, preprocess):
+            added.append(fresh)
     if not added:
         return None
     members = [m.model_copy(update={"weight": 1.0}) for m in [*base.members, *added]]

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 
 from core.policy import BlockInfo, PlanRecord, TaskContext
-from space import families
-from space.draft import family_member
+from space import families, text
+from space.draft import family_member, starting_params
 from space.render import block_spec, column_roles, rendered, specs_of
 from space.specs import ModelSpec, PreprocessSpec, TrainSpec, TuneSpec
 
@@ -80,14 +80,16 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     scale_sensitive = any(families.needs_scaling(m.estimator) and not m.scale for m in members)
     one_hot_wanted = any(families.wants_one_hot(m.estimator) for m in members)
     nan_ok = bool(members) and all(families.handles_missing(m.estimator) or m.impute for m in members)
-    has_missing = any(c.missing > 0 for c in ctx.columns)
+    has_missing = any(c.missing > 0 for c in ctx.columns if c.dtype != "text")  # text gaps become empty strings
+    # TF-IDF of text alone: no numeric column for a scaler to act on
+    numbers = not (ctx.text_only() and text.sparse_features(ctx, spec))
     ops: list[Op] = []
 
-    def change(field_name: str, value, text: str, priority: float, **kw) -> None:
+    def change(field_name: str, value, says: str, priority: float, **kw) -> None:
         if getattr(spec, field_name) != value:
-            ops.append(Op("set_preprocess", {field_name: value}, text, priority, **kw))
+            ops.append(Op("set_preprocess", {field_name: value}, says, priority, **kw))
 
-    if scale_sensitive:
+    if scale_sensitive and numbers:
         change("scaling", "standard", "Standardise the numeric features (zero mean, unit variance) so the "
                "scale-sensitive model weighs them equally.", 0.9 if spec.scaling == "none" else 0.35)
         change("scaling", "quantile", "Map the numeric features to normal quantiles (fitted on the training rows): "
@@ -160,12 +162,45 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     if spec.splines:
         change("splines", False, "Drop the spline bases: the numeric columns enter the model as they are.", 0.3)
     if roles["text"]:
-        for mode, why in (("hash", "length, word count and 32 hashed token counts"),
-                          ("stats", "length and word count only"), ("drop", "nothing (drop them)")):
-            change("text", mode, f"Turn free-text columns into {why}.", 0.4)
+        ops += text_ops(ctx, spec, members)
     if roles["datetime"]:
         change("datetime_parts", not spec.datetime_parts, "Turn date columns into calendar parts." if not
                spec.datetime_parts else "Drop the date columns instead of their calendar parts.", 0.25)
+    return ops
+
+
+def text_ops(ctx: TaskContext, spec: PreprocessSpec, members: list) -> list[Op]:
+    """Another text mode (only one every member can read: no dense-only model beside TF-IDF, no naive Bayes
+    without it), and the TF-IDF knobs."""
+    ops: list[Op] = []
+    text_task = ctx.modality in text.TEXT_TASKS
+    # on a text task, TF-IDF is the representation to beat: leaving it is a long shot
+    other = 0.2 if text_task and spec.text == "tfidf" else 0.4
+    # a table's long-text column: TF-IDF after the modes offered before it, which keep their order
+    modes = (("tfidf", "TF-IDF of word 1-2-grams and character 2-5-grams fitted on the training rows (a sparse "
+                       "matrix, stacked with the other columns)", 0.6 if text_task else 0.35),
+             ("hash", "length, word count and 32 hashed token counts", other),
+             ("stats", "length and word count only", other), ("drop", "nothing (drop them)", other))
+    for mode, why, priority in modes:
+        if mode == spec.text or (mode == "drop" and ctx.text_only()) or (mode == "tfidf" and not members):
+            continue  # dropping the only features leaves nothing to fit; unknown models may not read sparse input
+        changes = {"text": mode}
+        if mode == "tfidf" and spec.scaling == "none" and column_roles(ctx)["numeric"]:
+            changes["scaling"] = "standard"  # as the drafts do: no member then needs a scaler of its own
+        if all(text.fits(ctx, m, spec.model_copy(update=changes)) for m in members):
+            ops.append(Op("set_preprocess", changes, f"Turn free-text columns into {why}.", priority))
+    if text.sparse_features(ctx, spec):
+        chars = ("Drop the character n-grams: word 1-2-grams only (fewer, sparser features)." if spec.tfidf_chars
+                 else "Add character 2-5-grams (within word boundaries) beside the word n-grams: spelling, "
+                      "punctuation and word endings carry style.")
+        ops.append(Op("set_preprocess", {"tfidf_chars": not spec.tfidf_chars}, chars, 0.45))
+        more, fewer = min(200_000, spec.tfidf_features * 2), max(1_000, spec.tfidf_features // 2)
+        if more != spec.tfidf_features:
+            ops.append(Op("set_preprocess", {"tfidf_features": more}, f"Keep up to {more:,} n-grams of each kind "
+                          f"(now {spec.tfidf_features:,}): rarer words and phrases too.", 0.35))
+        if fewer != spec.tfidf_features:
+            ops.append(Op("set_preprocess", {"tfidf_features": fewer}, f"Keep only the {fewer:,} most frequent "
+                          f"n-grams of each kind (now {spec.tfidf_features:,}): less noise, faster fits.", 0.25))
     return ops
 
 
@@ -211,15 +246,18 @@ def model_ops(ctx: TaskContext, spec: ModelSpec, preprocess: PreprocessSpec | No
                               f"({seconds:g} s instead of {member.tune.seconds:g} s): more trials of the Optuna study.",
                               weight * 0.4, after=(f"model.{index}.tune",)))
     present = {families.family_name(m.estimator) for m in spec.members}
-    for rank, family in enumerate(families.swap_targets(ctx, present)):
+    readable = [f for f in families.swap_targets(ctx, present)
+                if text.fits(ctx, family_member(ctx, f, preprocess), preprocess)]
+    for rank, family in enumerate(readable):
+        params = _params_text(starting_params(ctx, family, family.defaults, preprocess))
         ops.append(Op("swap_model", {"member": 0, "estimator": family.path(ctx.task_type)},
                       f"Replace {families.title_of(spec.members[0].estimator)} with {families.title_of(family.path(ctx.task_type))} "
-                      f"({_params_text(family.defaults)}), a different inductive bias for this data.",
+                      f"({params}), a different inductive bias for this data.",
                       0.4 - 0.02 * rank))
         if len(spec.members) < MAX_MEMBERS:
             ops.append(Op("add_member", {"estimator": family.path(ctx.task_type)},
-                          f"Add {families.title_of(family.path(ctx.task_type))} ({_params_text(family.defaults)}) to the blend with equal weight: "
-                          "averaging models that err differently lowers the variance.",
+                          f"Add {families.title_of(family.path(ctx.task_type))} ({params}) to the blend with equal "
+                          "weight: averaging models that err differently lowers the variance.",
                           0.38 - 0.02 * rank))
     if len(spec.members) > 1:
         for index, member in enumerate(spec.members):
@@ -315,6 +353,8 @@ def group_of(name: str, args: dict) -> str:
     if name == "set_params":
         return f"model.{args.get('member', 0)}.{args.get('move')}"
     if name == "set_preprocess":
+        if "text" in args:  # a switch to TF-IDF may standardise the numeric columns with it
+            return f"preprocess.text={args['text']}"
         (field_name, value), = list(args.items())[:1] or [("", "")]
         if field_name == "pair_top":
             return "preprocess.pairs+" if value else f"preprocess.pair_top={value}"
@@ -379,13 +419,18 @@ def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maxim
 
 # --- applying a plan --------------------------------------------------------------------------------------------
 
-def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preprocess: PreprocessSpec | None):
-    """The block's new spec, or None when the op does not belong to this kind of block or cannot apply."""
+def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preprocess: PreprocessSpec | None,
+             model: ModelSpec | None = None):
+    """The block's new spec, or None when the op does not belong to this kind of block or cannot apply (also when
+    a model member could not read the features it would leave: ``text.fits``)."""
     if kind == "preprocess" and name == "set_preprocess":
         try:
-            return PreprocessSpec.model_validate({**spec.model_dump(), **args})
+            new = PreprocessSpec.model_validate({**spec.model_dump(), **args})
         except ValueError:
             return None
+        members = model.members if model else []
+        lost = any(text.fits(ctx, m, spec) and not text.fits(ctx, m, new) for m in members)
+        return None if lost else new
     if kind == "train" and name == "set_train":
         try:
             return TrainSpec.model_validate({**spec.model_dump(), **args})
@@ -433,6 +478,9 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
         members[index] = members[index].model_copy(update={"tune": tune})
     else:
         return None
+    if name in ("swap_model", "add_member") and not text.fits(ctx, members[-1 if name == "add_member" else index],
+                                                               preprocess):
+        return None  # a model that cannot read the block's features (dense-only beside TF-IDF, ...)
     return ModelSpec(members=members)
 
 
@@ -464,8 +512,10 @@ def specs_for(ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> tuple
     spec = block_spec(block.source, block.kind)
     if parsed is None or spec is None:
         return spec, None
-    preprocess = specs_of(code).get("preprocess")
-    return spec, apply_op(ctx, block.kind, spec, *parsed, preprocess if isinstance(preprocess, PreprocessSpec) else None)
+    specs = specs_of(code)
+    preprocess = specs.get("preprocess") if isinstance(specs.get("preprocess"), PreprocessSpec) else None
+    model = specs.get("model") if isinstance(specs.get("model"), ModelSpec) else None
+    return spec, apply_op(ctx, block.kind, spec, *parsed, preprocess, model)
 
 
 def implement(ctx: TaskContext, code: str, block: BlockInfo, plan: str) -> str | None:

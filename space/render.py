@@ -14,7 +14,7 @@ import re
 from pydantic import ValidationError
 
 from core.policy import BlockInfo, TaskContext
-from space import families
+from space import families, text
 from space.specs import (
     KINDS,
     SPEC_TYPES,
@@ -148,6 +148,11 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, QuantileTransfo
 # Convergence and feature-name notices would bury the score line; errors still surface.
 for category in (ConvergenceWarning, UserWarning, FutureWarning, DeprecationWarning, RuntimeWarning):
     warnings.filterwarnings("ignore", category=category)
+
+
+def take_rows(X, positions):
+    """Rows by position of the features: a data frame, or a sparse matrix (TF-IDF of free text)."""
+    return X.iloc[positions] if hasattr(X, "iloc") else X[positions]
 '''
 
 
@@ -261,15 +266,17 @@ def join_file(frames, path):
 def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     roles = column_roles(ctx)
     hashing = roles["text"] and spec.text == "hash"
+    tfidf = text.sparse_features(ctx, spec)
     pairs = spec.pair_top >= 2
     targets = roles["categorical"] and spec.encoding == "target"
     groups = spec.group_stats > 0 and roles["categorical"] and roles["numeric"]
     out = [  # imports that only some recipes need live here, so the other scripts start faster
         *(["from sklearn.feature_extraction.text import HashingVectorizer"] if hashing else []),
+        *(text.TFIDF_IMPORTS if tfidf else []),
         *(["from sklearn.feature_selection import f_classif, f_regression"] if pairs else []),
         *(["from sklearn.preprocessing import TargetEncoder"] if targets else []),
         *(["from sklearn.preprocessing import SplineTransformer"] if spec.splines else []),
-        *([""] if hashing or pairs or targets or spec.splines else []),
+        *([""] if hashing or tfidf or pairs or targets or spec.splines else []),
         "# Everything here is fitted on the training rows only, then applied to the validation and test rows.",
         "numeric, categorical = list(NUMERIC), list(CATEGORICAL)",
         "X_train, X_valid, X_test = (frame[NUMERIC + CATEGORICAL + TEXT + DATETIME].copy()",
@@ -283,6 +290,8 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
     if roles["text"]:
         if spec.text == "drop":
             out += ["", "X_train, X_valid, X_test = (frame.drop(columns=TEXT) for frame in (X_train, X_valid, X_test))"]
+        elif tfidf:
+            out += ["", text.tfidf_code(spec)]
         else:
             hashed = 32 if spec.text == "hash" else 0
             about = f", plus {hashed} hashed token counts (hashing is stateless: nothing is fitted)" if hashed else ""
@@ -302,8 +311,8 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
         out += ["", _INDICATORS.strip("\n")]
     out += ["", *_column_transformer(ctx, spec)]
     # Two blank lines around function definitions, one elsewhere.
-    text = "\n".join(out)
-    return re.sub(r"(?<!\n)\n\n((?:#[^\n]*\n)*def )", r"\n\n\n\1", text)
+    source = "\n".join(out)
+    return re.sub(r"(?<!\n)\n\n((?:#[^\n]*\n)*def )", r"\n\n\n\1", source)
 
 
 _DATETIME = '''
@@ -521,6 +530,8 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
                 'knots="quantile", extrapolation="linear", include_bias=False)), smooth))']
     if has_categorical and spec.encoding != "count":
         out += ["if categorical:", f'    parts.append(("categorical", {_ENCODERS[spec.encoding]}, categorical))']
+    if text.sparse_features(ctx, spec):
+        return out + text.TFIDF_PARTS + text.SPARSE_OUTPUT
     out += [
         'preprocessor = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)',
         'preprocessor.set_output(transform="pandas")',
@@ -643,16 +654,16 @@ def tuned(name, make, start, space, *, seconds, trials, folds, max_rows):
     validation rows stay unseen, so the framework's score of val_predictions.csv is still a fair one.
     """
     X, y = X_train, y_train
-    if len(X) > max_rows:
+    if X.shape[0] > max_rows:
         stratify = y if CLASSIFICATION and y.value_counts().min() >= 2 else None
-        rows, _ = train_test_split(np.arange(len(X)), train_size=max_rows, random_state=SEED, stratify=stratify)
-        X, y = X.iloc[np.sort(rows)], y.iloc[np.sort(rows)]
+        rows, _ = train_test_split(np.arange(X.shape[0]), train_size=max_rows, random_state=SEED, stratify=stratify)
+        X, y = take_rows(X, np.sort(rows)), y.iloc[np.sort(rows)]
     splitter = (StratifiedKFold if CLASSIFICATION else KFold)(n_splits=folds, shuffle=True, random_state=SEED)
     splits = list(splitter.split(X, y))
 
     def cross_validated(params):
-        scores = [fold_score(make(params).fit(X.iloc[fit_rows], y.iloc[fit_rows]), X.iloc[held], y.iloc[held])
-                  for fit_rows, held in splits]
+        scores = [fold_score(make(params).fit(take_rows(X, fit_rows), y.iloc[fit_rows]), take_rows(X, held),
+                             y.iloc[held]) for fit_rows, held in splits]
         return float(np.mean(scores))
 
     # the run's slice is shared by the folds one process runs in turn (the framework's cross-validated scoring):
@@ -684,7 +695,7 @@ def _fold_score(ctx: TaskContext) -> str:
     """The body of ``fold_score`` for the task's metric (the validation score's formula on class codes)."""
     metric = ctx.metric
     if ctx.task_type == "classification":
-        lines = ["    proba = np.zeros((len(X), len(CLASSES)))",
+        lines = ["    proba = np.zeros((X.shape[0], len(CLASSES)))",
                  "    proba[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)",
                  "    labels = list(range(len(CLASSES)))"]
         formula = {
@@ -750,9 +761,9 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
             f"    fitted.append((weight, {fit}))",
         ]
     else:
-        stop = ("fit_early_stopped(estimator, X_train.iloc[fit_rows], y_train.iloc[fit_rows], "
-                "X_train.iloc[stop_rows], y_train.iloc[stop_rows])")
-        fit = stop if spec.early_stopping else "estimator.fit(X_train.iloc[fit_rows], y_train.iloc[fit_rows])"
+        stop = ("fit_early_stopped(estimator, take_rows(X_train, fit_rows), y_train.iloc[fit_rows], "
+                "take_rows(X_train, stop_rows), y_train.iloc[stop_rows])")
+        fit = stop if spec.early_stopping else "estimator.fit(take_rows(X_train, fit_rows), y_train.iloc[fit_rows])"
         out += [
             f"FOLDS = {spec.folds}",
             "# Bagging: one copy of each member per fold of the training rows, all averaged by the predict block"
@@ -770,8 +781,8 @@ def _train(ctx: TaskContext, spec: TrainSpec) -> str:
 
 def _calibrated_train(spec: TrainSpec) -> str:
     folds = max(3, spec.folds)
-    method = ('"isotonic" if len(X_train) >= 1000 else "sigmoid"  # isotonic needs many rows; sigmoid holds up on few'
-              if spec.calibration == "auto" else repr(spec.calibration))
+    method = ('"isotonic" if X_train.shape[0] >= 1000 else "sigmoid"  # isotonic needs many rows; sigmoid holds up '
+              "on few" if spec.calibration == "auto" else repr(spec.calibration))
     return "\n".join([
         "from sklearn.calibration import CalibratedClassifierCV",
         "from sklearn.ensemble import VotingClassifier",
@@ -956,11 +967,11 @@ def blend(X):
 _BLEND_CLASSES = '''
 def probabilities(model, X):
     """Class probabilities in CLASSES order (a fold may miss a class); hard votes for models without them."""
-    out = np.zeros((len(X), len(CLASSES)))
+    out = np.zeros((X.shape[0], len(CLASSES)))
     if hasattr(model, "predict_proba"):
         out[:, np.asarray(model.classes_, dtype=int)] = model.predict_proba(X)
     else:
-        out[np.arange(len(X)), np.asarray(model.predict(X), dtype=int)] = 1.0
+        out[np.arange(X.shape[0]), np.asarray(model.predict(X), dtype=int)] = 1.0
     return out
 
 

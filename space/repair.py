@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from core.policy import TaskContext
-from space import families
+from space import families, text
 from space.draft import family_member
 from space.specs import LoadSpec, ModelSpec, PreprocessSpec, TrainSpec
 from space.render import marked_blocks, render_block, replace_block, specs_of
@@ -24,9 +24,14 @@ def simpler_spec(ctx: TaskContext, kind: str, spec, preprocess: PreprocessSpec |
     if spec is None:
         return None
     if kind == "preprocess":
-        simple = PreprocessSpec(impute="median", encoding="ordinal", scaling="none", missing_indicators=False,
-                                log1p_skewed=False, pair_top=0, count_features=False, datetime_parts=False,
-                                text="drop")
+        # TF-IDF stays (word n-grams only, numeric columns still standardised for the linear models beside it):
+        # its models may read nothing else (naive Bayes), and on a text task the text is the data; without it,
+        # the text goes unless it is all there is
+        tfidf = text.sparse_features(ctx, spec)
+        simple = PreprocessSpec(impute="median", encoding="ordinal", scaling="standard" if tfidf else "none",
+                                missing_indicators=False, log1p_skewed=False, pair_top=0, count_features=False,
+                                datetime_parts=False, text="tfidf" if tfidf else text.plain_mode(ctx),
+                                tfidf_chars=not tfidf)
     elif kind == "model":
         members = [m.model_copy(update={"params": {k: v for k, v in families.ESSENTIAL.items()
                                                    if k in m.params}, "tune": None}) for m in spec.members]
@@ -98,8 +103,9 @@ def debug_script(ctx: TaskContext, code: str, error: str) -> str | None:
             new["load_data"] = specs["load_data"].model_copy(update={"coerce_numeric": True})
         pre = specs.get("preprocess")
         if isinstance(pre, PreprocessSpec):
-            new["preprocess"] = pre.model_copy(update={"impute": "median" if pre.impute == "none" else pre.impute,
-                                                       "encoding": "ordinal", "text": "drop"})
+            new["preprocess"] = pre.model_copy(update={
+                "impute": "median" if pre.impute == "none" else pre.impute, "encoding": "ordinal",
+                "text": "tfidf" if text.sparse_features(ctx, pre) else text.plain_mode(ctx)})
     changed = {k: v for k, v in new.items() if v != specs.get(k)}
     if not changed:
         # No rule for this error: simplify the block the traceback points into.
@@ -132,8 +138,10 @@ def _cheaper(ctx: TaskContext, specs: dict) -> None:
         specs["model"] = ModelSpec(members=members)
     pre = specs.get("preprocess")
     if isinstance(pre, PreprocessSpec):
-        specs["preprocess"] = pre.model_copy(update={"pair_top": 0, "text": "stats" if pre.text == "hash" else pre.text,
-                                                     "encoding": "ordinal" if pre.encoding == "onehot" else pre.encoding})
+        specs["preprocess"] = pre.model_copy(update={
+            "pair_top": 0, "text": "stats" if pre.text == "hash" else pre.text,
+            "encoding": "ordinal" if pre.encoding == "onehot" else pre.encoding,
+            "tfidf_chars": False})  # character n-grams: most of TF-IDF's time
 
 
 # --- checkers ---------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 Imputation = Literal["median", "mean", "most_frequent", "constant", "none"]
 Encoding = Literal["ordinal", "onehot", "target", "count"]
 Scaling = Literal["none", "standard", "robust", "quantile"]
-TextMode = Literal["drop", "stats", "hash"]
+TextMode = Literal["drop", "stats", "hash", "tfidf"]
 TargetTransform = Literal["none", "standard", "log1p"]
 Output = Literal["label", "positive", "wide", "value", "multi"]  # multi: one column per target
 Calibration = Literal["none", "auto", "sigmoid", "isotonic"]
@@ -48,7 +48,10 @@ class PreprocessSpec(_Spec):
     splines: bool = False  # cubic B-spline bases of the numeric columns beside them (linear models: smooth curves)
     count_features: bool = False  # how often each category occurs in the training rows, as an extra column
     datetime_parts: bool = True  # year, month, day, weekday (and hour) of date columns; off: dates are dropped
-    text: TextMode = "hash"  # free-text columns: dropped, length/word counts, or counts plus 32 hashed token columns
+    text: TextMode = "hash"  # free-text columns: dropped, length/word counts, counts plus 32 hashed token columns, or
+    #                          TF-IDF n-grams (a sparse matrix: see ``space.text`` for the models that read it)
+    tfidf_chars: bool = True  # tfidf: character 2-5-grams beside the word 1-2-grams
+    tfidf_features: int = Field(20_000, ge=1_000, le=200_000)  # tfidf: at most this many n-grams of each kind
 
 
 class TuneSpec(_Spec):
