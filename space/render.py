@@ -948,14 +948,14 @@ def _predict_multi(ctx: TaskContext, spec: PredictSpec) -> str:
 _BLEND_MULTI_CLASSES = '''
 def probabilities(model, X):
     """Per target, class probabilities in CLASSES order: shape (rows, targets, classes)."""
-    out = np.zeros((len(X), len(TARGETS), len(CLASSES)))
+    out = np.zeros((X.shape[0], len(TARGETS), len(CLASSES)))
     if hasattr(model, "predict_proba"):
         for t, (estimator, proba) in enumerate(zip(model.estimators_, model.predict_proba(X))):
             out[:, t, np.asarray(estimator.classes_, dtype=int)] = proba
     else:
         codes = np.asarray(model.predict(X), dtype=int)
         for t in range(len(TARGETS)):
-            out[np.arange(len(X)), t, codes[:, t]] = 1.0
+            out[np.arange(X.shape[0]), t, codes[:, t]] = 1.0
     return out
 
 

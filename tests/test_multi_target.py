@@ -4,6 +4,8 @@ the heuristic's scripts, one model per target, run for real."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,3 +170,21 @@ def test_ensembles_average_each_targets_predictions_and_score_as_the_framework_d
         score, problem = score_predictions(run.val_predictions, data.truth, ctx, metric)
         assert problem == "" and run.reported_score == pytest.approx(score, abs=0.02), plan
         assert score > min(c.score for c in candidates) - 0.01, plan
+
+
+def test_several_targets_with_a_text_column_train_on_the_sparse_tfidf_features(registry, tmp_path):
+    # the bench's docstring-sections: four 0/1 columns from a docstring's summary line, its module, kind and arity
+    folder = Path(__file__).resolve().parents[1] / "bench" / "tasks" / "docstring-sections"
+    task = load_task(folder / "task.yaml", metrics=registry.metrics, output=tmp_path / "out")
+    metric = registry.metrics[task.metric]
+    data = prepare_data(task, maximize=metric.maximize, proba=metric.proba)
+    ctx = data.context
+    assert len(ctx.targets) == 4 and ctx.modality == "mixed"
+    cards = {c.name: c for c in CatalogueBackend().search(ctx.card_query(), 50)}
+    code = make_heuristic_policy({}).write_initial(ctx, cards["linear"])
+    assert "TfidfVectorizer" in code and "MultiOutputClassifier" in code
+    run = LocalExecutor(ExecutorOptions(workers=2, cache=False), out_dir=tmp_path / "runs").run(
+        RunRequest(code=code, input_dir=data.search_dir, timeout=180, id_column="id"))
+    assert run.status == Status.OK, run.stderr_tail[-2000:]
+    score, problem = score_predictions(run.val_predictions, data.truth, ctx, metric)
+    assert problem == "" and score > 0.62  # mean column-wise AUC; the four summaries' labels are hard to read
