@@ -19,6 +19,8 @@ class CardQuery(BaseModel):
     n_features: int = 0
     has_categorical: bool = False
     has_missing: bool = False
+    modality: str = "tabular"  # "tabular" | "text" | "image" | "mixed" (see core.assets.modality)
+    has_images: bool = False  # each row has an image file (image and some mixed tasks)
 
 
 class Estimator(BaseModel):

@@ -82,7 +82,8 @@ class TaskContext(BaseModel):
         return CardQuery(task_type=self.task_type, goal=self.goal[:2000], metric=self.metric,
                          n_rows=self.n_train + self.n_valid, n_features=len(self.columns),
                          has_categorical=any(c.dtype in ("categorical", "text", "boolean") for c in self.columns),
-                         has_missing=any(c.missing > 0 for c in self.columns))
+                         has_missing=any(c.missing > 0 for c in self.columns), modality=self.modality,
+                         has_images=self.images is not None)
 
 
 class BlockInfo(BaseModel):

@@ -13,14 +13,14 @@ import re
 from dataclasses import dataclass, field
 
 from core.policy import BlockInfo, PlanRecord, TaskContext
-from space import families
+from space import families, images
 from space.draft import family_member
 from space.render import block_spec, column_roles, rendered, specs_of
 from space.specs import ModelSpec, PreprocessSpec, TrainSpec, TuneSpec
 
 # Every op name apply_op knows (an action format that validates op names should take them from here).
 OP_NAMES = ("set_preprocess", "set_params", "set_target", "swap_model", "add_member", "drop_member", "set_train",
-            "tune")
+            "tune", "set_images")
 TAG = re.compile(r"\(op: (\w+) (\{.*\})\)\s*$", re.DOTALL)
 MAX_MEMBERS = 3
 MAX_STRENGTH = 3
@@ -166,6 +166,9 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     if roles["datetime"]:
         change("datetime_parts", not spec.datetime_parts, "Turn date columns into calendar parts." if not
                spec.datetime_parts else "Drop the date columns instead of their calendar parts.", 0.25)
+    if spec.images is not None and ctx.images is not None:
+        ops += [Op("set_images", args, text, priority)
+                for args, text, priority in images.image_ops(ctx, spec.images, members)]
     return ops
 
 
@@ -335,6 +338,8 @@ def group_of(name: str, args: dict) -> str:
         return "train.patience"
     if name == "tune":
         return f"model.{args.get('member', 0)}.tune"
+    if name == "set_images":
+        return images.group_of(args)
     return {"swap_model": "model.swap", "add_member": "model.add", "drop_member": "model.drop"}.get(name, name)
 
 
@@ -381,6 +386,8 @@ def rank_ops(ops: list[Op], history: list[PlanRecord], base: float | None, maxim
 
 def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preprocess: PreprocessSpec | None):
     """The block's new spec, or None when the op does not belong to this kind of block or cannot apply."""
+    if kind == "preprocess" and name == "set_images":
+        return images.apply(spec, args)
     if kind == "preprocess" and name == "set_preprocess":
         try:
             return PreprocessSpec.model_validate({**spec.model_dump(), **args})
