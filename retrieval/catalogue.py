@@ -208,8 +208,10 @@ def _image_entries() -> list[Entry]:
             "colour) and colour histograms: fast, robust, a good partner to a CNN in a blend, and the image "
             "step's size, colours and histograms are easy to refine.",
             Estimator(classification="lightgbm.LGBMClassifier", regression="lightgbm.LGBMRegressor",
+                      # pixels need few histogram bins: 63 instead of 255 fitted digits-images 2.4 times faster
                       params={"n_estimators": 500, "learning_rate": 0.05, "num_leaves": 31, "subsample": 0.8,
-                              "subsample_freq": 1, "colsample_bytree": 0.8, "random_state": 0, "verbose": -1},
+                              "subsample_freq": 1, "colsample_bytree": 0.8, "max_bin": 63, "random_state": 0,
+                              "verbose": -1},
                       handles_missing=True, pip=["lightgbm", "pillow", "scikit-learn", "pandas"]),
             prior=0.9, image_bonus=0.2, needs_images=True, example=images.example_script("lightgbm"),
         ),

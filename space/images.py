@@ -223,19 +223,14 @@ from torch.nn import functional as F
 PIXEL_COLUMN = re.compile(r"img_px(\\d+)_(\\d+)_(\\d+)$")  # channel, row and column of an image step's pixel
 
 
-def time_share(seconds, rows):
-    """A fit's share of a time slice: the folds one process runs in turn split it (MLESTAR_FOLDS). The final run
-    (its input keeps the search's folds in validation_folds/) gets what one search fold got, times how many more
-    rows it fits (at most 4 times): as many epochs as the search measured, in the time the framework's estimate of
-    the final run (a fold's seconds scaled by rows) reserves for it."""
-    if os.environ.get("MLESTAR_FOLDS"):
-        return seconds / max(1, int(os.environ["MLESTAR_FOLDS"]))
+def time_share(seconds):
+    """A fit's share of a time slice, as the tuning study's: the folds one process runs in turn split it
+    (MLESTAR_FOLDS), and the final run (its input keeps the search's folds in validation_folds/) gets what one
+    search fold got. Not more for its extra rows: a run's reserve for the final rerun is capped (20 s of a 90 or
+    120 s budget), and a final CNN given a fold's slice scaled by rows timed out past it on digits-images."""
     kept = os.path.join("input", "validation_folds")
-    folds = sorted(os.listdir(kept)) if os.path.isdir(kept) else []
-    if not folds:
-        return seconds
-    fold_rows = len(pd.read_csv(os.path.join(kept, folds[0], "train.csv"), usecols=[0]))
-    return seconds / len(folds) * min(4.0, max(1.0, rows / max(1, fold_rows)))
+    shared = os.environ.get("MLESTAR_FOLDS") or (len(os.listdir(kept)) if os.path.isdir(kept) else 1)
+    return seconds / max(1, int(shared))
 
 
 class ImageCNN(BaseEstimator):
@@ -326,7 +321,7 @@ class ImageCNN(BaseEstimator):
 
     def _fit(self, X, target, outputs, loss):
         began = time.monotonic()
-        budget = time_share(self.seconds, len(X))
+        budget = time_share(self.seconds)
         torch.manual_seed(self.random_state)
         rng = np.random.default_rng(self.random_state)
         torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)))
@@ -373,6 +368,7 @@ class ImageCNN(BaseEstimator):
         if best_state is not None:
             self.net_.load_state_dict(best_state)
         self.seconds_ = time.monotonic() - began
+        print(f"{type(self).__name__}: {self.epochs_} epochs in {self.seconds_:.1f} s (slice {budget:.1f} s)")
         return self
 
 
@@ -407,25 +403,37 @@ def class_source(present: list[str] = ()) -> str:
     return "\n".join(line for line in lines if not (line.startswith("import ") and line in present))
 
 
+def scripted_class(path: str):
+    """The class a script would define for ``path``, built from its source here (it needs torch), to inspect it."""
+    import os
+    import re
+
+    import numpy as np
+    import pandas as pd
+
+    namespace = {"os": os, "re": re, "np": np, "pd": pd}
+    exec(compile(class_source(), f"<{path}>", "exec"), namespace)  # noqa: S102 - the framework's own source
+    return namespace[path.rpartition(".")[2]]
+
+
 # --- the cards' example scripts ---------------------------------------------------------------------------------
 
 _EXAMPLE_MODELS = {
-    "cnn": ("a small CNN in torch", ["model = ImageCNNClassifier(random_state=0)"]),
-    "lightgbm": ("LightGBM on pixel features", ["from lightgbm import LGBMClassifier", "",
-                                                 'model = LGBMClassifier(n_estimators=250, learning_rate=0.1, '
-                                                 'colsample_bytree=0.8, verbose=-1, random_state=0)']),
+    "cnn": ("a small CNN in torch", [], "ImageCNNClassifier(random_state=0)", "ImageCNNRegressor(random_state=0)"),
+    "lightgbm": ("LightGBM on pixel features", ["from lightgbm import LGBMClassifier, LGBMRegressor"],
+                 "LGBMClassifier(**PARAMS)", "LGBMRegressor(**PARAMS)"),
 }
 
 
 def example_script(model: str) -> str:
     """A standalone example for a catalogue card: the image step and the model on an MLE-bench image competition
     (train.csv with id and label, images in train/ and test/ named <id>.png); a policy adapts the names."""
-    title, lines = _EXAMPLE_MODELS[model]
+    title, imports, classifier, regressor = _EXAMPLE_MODELS[model]
     spec = draft_spec(_EXAMPLE_CONTEXT, CNN_CLASSIFIER if model == "cnn" else "")
     return "\n".join([
-        f'"""Image classification with {title}: every image read with Pillow into pixel columns.',
+        f'"""Images with {title}: every image read with Pillow into pixel columns, then fitted and scored.',
         "",
-        "Adapt ID, TARGET, the image folders and IMAGE_SUFFIX to the task; valid.csv rows are training images.",
+        "Adapt ID, TARGET, IMAGE_FOLDERS and IMAGE_SUFFIX to the task; valid.csv rows are training images.",
         '"""',
         "",
         "import os",
@@ -433,23 +441,33 @@ def example_script(model: str) -> str:
         "",
         "import numpy as np",
         "import pandas as pd",
+        *imports,
         "from PIL import Image",
         "from sklearn import metrics",
         "",
         'ID, TARGET = "id", "label"',
         'IMAGE_FOLDERS = {"train": "./input/train", "valid": "./input/train", "test": "./input/test"}',
+        *(["PARAMS = dict(n_estimators=250, learning_rate=0.1, max_bin=63, verbose=-1, random_state=0)"]
+          if model == "lightgbm" else []),
         *_functions(_EXAMPLE_CONTEXT, spec, "id", ".png"),
         "",
         "",
         *((class_source().splitlines() + ["", ""]) if model == "cnn" else []),
         'train, valid, test = (pd.read_csv(f"./input/{part}.csv") for part in ("train", "valid", "test"))',
-        "X_train, X_valid, X_test = (image_features(frame, IMAGE_FOLDERS[part])",
-        '                            for frame, part in ((train, "train"), (valid, "valid"), (test, "test")))',
-        *lines,
-        "model.fit(X_train, train[TARGET])",
-        'pd.DataFrame({ID: valid[ID], TARGET: model.predict(X_valid)}).to_csv("val_predictions.csv", index=False)',
+        'X_train = image_features(train, IMAGE_FOLDERS["train"])',
+        'X_valid = image_features(valid, IMAGE_FOLDERS["valid"])',
+        'X_test = image_features(test, IMAGE_FOLDERS["test"])',
+        "# labels (text, or a few whole numbers) are classes; other numbers are values to regress",
+        "y = train[TARGET]",
+        "classification = not pd.api.types.is_numeric_dtype(y) or (y.nunique() <= 20 and bool((y % 1 == 0).all()))",
+        f"model = {classifier} if classification else {regressor}",
+        "model.fit(X_train, y)",
+        "val_predictions = pd.DataFrame({ID: valid[ID], TARGET: model.predict(X_valid)})",
         'pd.DataFrame({ID: test[ID], TARGET: model.predict(X_test)}).to_csv("submission.csv", index=False)',
-        'print(f"Final Validation Performance: {metrics.accuracy_score(valid[TARGET], model.predict(X_valid)):.6f}")',
+        'val_predictions.to_csv("val_predictions.csv", index=False)',
+        "score = (metrics.accuracy_score(valid[TARGET], val_predictions[TARGET]) if classification else",
+        "         float(np.sqrt(metrics.mean_squared_error(valid[TARGET], val_predictions[TARGET]))))",
+        'print(f"Final Validation Performance: {score:.6f}")',
         "",
     ])
 
