@@ -61,7 +61,8 @@ def family_member(ctx: TaskContext, family: families.Family, preprocess: Preproc
 
 
 def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
-    """The card's estimator with inputs prepared for it; None for cards without an estimator or this task type."""
+    """The card's estimator with inputs prepared for it; None for cards without an estimator or this task type, and
+    for image models on a task without images."""
     estimator = card.estimator
     if estimator is None:
         return None
@@ -69,6 +70,8 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
     if not path:
         return None
     family = families.family_of(path)
+    if family is not None and family.images and ctx.images is None:  # a CNN needs the image step's pixels
+        return None
     one_hot = family.one_hot if family else estimator.needs_scaling
     preprocess = PreprocessSpec(
         impute="none" if estimator.handles_missing else "median",

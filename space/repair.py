@@ -76,7 +76,7 @@ def debug_script(ctx: TaskContext, code: str, error: str) -> str | None:
         module = (missing.group(1) or missing.group(2)).split(".")[0]
         members = []
         for member in specs["model"].members:
-            if member.estimator.split(".")[0] == module:
+            if images.library_of(member.estimator) == module:  # the CNN a script defines needs torch
                 family = substitute(ctx, member.estimator)
                 if family is None:
                     return None
