@@ -21,6 +21,7 @@ class CardQuery(BaseModel):
     has_missing: bool = False
     modality: str = "tabular"  # "tabular" | "text" | "image" | "mixed" (core.assets.modality)
     text_columns: int = 0  # how many of the feature columns hold free text
+    has_images: bool = False  # each row has an image file (image and some mixed tasks)
 
 
 class Estimator(BaseModel):

@@ -93,7 +93,8 @@ class TaskContext(BaseModel):
                          n_rows=self.n_train + self.n_valid, n_features=len(self.columns),
                          has_categorical=any(c.dtype in ("categorical", "text", "boolean") for c in self.columns),
                          has_missing=any(c.missing > 0 for c in self.columns), modality=self.modality,
-                         text_columns=sum(c.dtype == "text" for c in self.columns))
+                         text_columns=sum(c.dtype == "text" for c in self.columns),
+                         has_images=self.images is not None)
 
 
 class BlockInfo(BaseModel):

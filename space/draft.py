@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from core.cards import ModelCard
 from core.policy import TaskContext
-from space import families, text
+from space import families, images, text
 from space.specs import (
     LoadSpec,
     MemberSpec,
@@ -78,7 +78,8 @@ def text_mode(ctx: TaskContext, family: families.Family | None) -> str:
 
 
 def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
-    """The card's estimator with inputs prepared for it; None for cards without an estimator or this task type."""
+    """The card's estimator with inputs prepared for it; None for cards without an estimator or this task type, and
+    for image models on a task without images."""
     estimator = card.estimator
     if estimator is None:
         return None
@@ -86,6 +87,8 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
     if not path:
         return None
     family = families.family_of(path)
+    if family is not None and family.images and ctx.images is None:  # a CNN needs the image step's pixels
+        return None
     one_hot = family.one_hot if family else estimator.needs_scaling
     mode = text_mode(ctx, family)
     preprocess = PreprocessSpec(
@@ -95,12 +98,18 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         # a linear model added later needs no scaler of its own: one would centre the sparse matrix, and fail
         scaling="standard" if estimator.needs_scaling or mode == "tfidf" else "none",
         text=mode,
-        splines=bool(family and family.name == "linear" and ctx.n_train < SMALL_DATA_ROWS),
+        splines=bool(family and family.name == "linear" and ctx.n_train < SMALL_DATA_ROWS and not ctx.images),
+        images=images.draft_spec(ctx, path),
     )
     member = make_member(ctx, path, starting_params(ctx, family, estimator.params, preprocess), preprocess,
                          needs_scaling=estimator.needs_scaling, handles_missing=estimator.handles_missing)
     if not text.fits(ctx, member, preprocess):
         return None  # naive Bayes on anything but text alone: its inputs would include negative values
+    if preprocess.images is not None and not images.scripted(path):
+        # hundreds of pixel columns and one tree per class each round: half the rounds at twice the rate keeps a
+        # search run of a ten-class image task inside its timeout (500 rounds took 43 s a fold on digits-images)
+        faster = families.MOVES["faster_learning"].change(families.current_params(path, member.params), 1, ctx)
+        member = member.model_copy(update={"params": {**member.params, **(faster or {})}})
     return ScriptSpec(title=card.name, load_data=LoadSpec(), preprocess=preprocess,
                       model=ModelSpec(members=[member]), train=TrainSpec(), predict=predict_spec(ctx))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from core.policy import TaskContext
+from space import images
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class Family:
     sparse_ok: bool = False  # fits a wide sparse matrix (TF-IDF features) as it is, in seconds
     non_negative: bool = False  # needs non-negative, count-like features: TF-IDF of text alone (see space.text)
     sparse_params: dict | None = None  # task type -> params overlaid on the starting ones on TF-IDF features
+    images: bool = False  # reads the image step's pixel columns: only for tasks with images
 
     def path(self, task_type: str) -> str | None:
         return self.classification if task_type == "classification" else self.regression
@@ -137,6 +139,12 @@ FAMILIES: tuple[Family, ...] = (
            needs_scaling=False, handles_missing=False, one_hot=True, early_stopping=False,
            moves=("more_regularisation", "less_regularisation"),
            search=(("alpha", ("float", 0.01, 3.0, True)),), sparse_ok=True, non_negative=True),
+    # defined by the script itself (space.images); bounded by its own time slice, so neither tuned nor early-stopped
+    # by the train block (it stops on held-out training rows itself)
+    Family("cnn", "small CNN", images.CNN_CLASSIFIER, images.CNN_REGRESSOR, dict(images.CNN_DEFAULTS),
+           needs_scaling=False, handles_missing=True, one_hot=False, early_stopping=False,
+           moves=("longer_training", "wider", "narrower", "lower_rate", "higher_rate", "more_regularisation",
+                  "less_regularisation"), images=True),
 )
 
 # Parameters a model needs to do its job here, kept when everything else goes back to the class defaults.
@@ -185,15 +193,16 @@ def threads_param(path: str) -> str | None:
 @lru_cache(maxsize=16)
 def installed(path: str) -> bool:
     """Whether the class's library is installed here (found, not imported: importing CatBoost takes a second)."""
-    return importlib.util.find_spec(path.split(".")[0]) is not None
+    return importlib.util.find_spec(images.library_of(path)) is not None
 
 
 def swap_targets(ctx: TaskContext, exclude: set[str]) -> list[Family]:
-    """Families that could replace a model for this task, strongest on tabular data first (libraries that are not
-    installed left out)."""
+    """Families that could replace a model for this task, strongest on tabular data first (image tasks: the image
+    families first; libraries that are not installed left out)."""
     rows = ctx.n_train
-    return [f for f in FAMILIES if f.path(ctx.task_type) and f.name not in exclude
-            and (f.max_rows is None or rows <= f.max_rows) and installed(f.path(ctx.task_type))]
+    found = [f for f in FAMILIES if f.path(ctx.task_type) and f.name not in exclude and (not f.images or ctx.images)
+             and (f.max_rows is None or rows <= f.max_rows) and installed(f.path(ctx.task_type))]
+    return sorted(found, key=lambda f: not f.images) if ctx.modality == "image" else found
 
 
 def search_space(path: str) -> dict[str, tuple]:
@@ -208,6 +217,8 @@ def search_space(path: str) -> dict[str, tuple]:
 @lru_cache(maxsize=64)
 def _signature(path: str) -> tuple[tuple[str, object], ...] | None:
     """(name, default) of the class's constructor parameters; None when it cannot be imported here."""
+    if images.scripted(path):  # a class the script defines: its known signature, nothing to import
+        return images.CNN_SIGNATURE
     module, _, name = path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
@@ -346,6 +357,11 @@ def _more_reg(p, s, ctx):
         return {"alpha": round(_num(p["alpha"], 1.0) * 10 ** s, 8)}
     if "var_smoothing" in p:
         return {"var_smoothing": _num(p["var_smoothing"], 1e-9) * 100 ** s}
+    if "dropout" in p:  # the CNN
+        dropout, decay = _num(p["dropout"], 0.3), _num(p.get("weight_decay"), 1e-4)
+        if dropout >= 0.6 and decay >= 1e-2:
+            return None
+        return {"dropout": round(min(0.6, dropout + 0.15 * s), 3), "weight_decay": min(1e-2, decay * 10 ** s)}
     return None
 
 
@@ -379,6 +395,11 @@ def _less_reg(p, s, ctx):
         return {"alpha": round(_num(p["alpha"], 1.0) / 10 ** s, 10)}
     if "var_smoothing" in p:
         return {"var_smoothing": _num(p["var_smoothing"], 1e-9) / 100 ** s}
+    if "dropout" in p:
+        dropout, decay = _num(p["dropout"], 0.3), _num(p.get("weight_decay"), 1e-4)
+        if dropout <= 0 and decay <= 1e-6:
+            return None
+        return {"dropout": round(max(0.0, dropout - 0.15 * s), 3), "weight_decay": max(1e-6, decay / 10 ** s)}
     return None
 
 
@@ -475,6 +496,9 @@ def _layers(p) -> list[int] | None:
 
 
 def _wider(p, s, ctx):
+    if "width" in p:  # the CNN's channels
+        width = _num(p["width"], 16)
+        return {"width": int(min(64, width * 2 ** s))} if width < 64 else None
     layers = _layers(p)
     if not layers or max(layers) >= 512:
         return None
@@ -482,6 +506,9 @@ def _wider(p, s, ctx):
 
 
 def _narrower(p, s, ctx):
+    if "width" in p:
+        width = _num(p["width"], 16)
+        return {"width": int(max(4, width // 2 ** s))} if width > 4 else None
     layers = _layers(p)
     if not layers or min(layers) <= 8:
         return None
@@ -506,6 +533,24 @@ def _other_weights(p, s, ctx):
     if "weights" not in p or s > 1:
         return None
     return {"weights": "uniform" if p["weights"] == "distance" else "distance"}
+
+
+def _longer_training(p, s, ctx):
+    """The CNN's time slice and epoch budget, both doubled per step."""
+    if "seconds" not in p or _num(p["seconds"], 30) >= 600:
+        return None
+    return {"seconds": min(600.0, _num(p["seconds"], 30) * 2 ** s),
+            "epochs": int(min(300, _num(p.get("epochs"), 30) * 2 ** s))}
+
+
+def _rate(factor: float):
+    def change(p, s, ctx):
+        if "learning_rate" not in p or "epochs" not in p:  # a network's step size (boosting has its own moves)
+            return None
+        rate = _num(p["learning_rate"], 0.003)
+        new = min(0.03, max(1e-4, rate * factor ** s))
+        return {"learning_rate": round(new, 6)} if abs(new - rate) > 1e-9 else None
+    return change
 
 
 def _manhattan(p, s, ctx):
@@ -538,6 +583,9 @@ MOVES: dict[str, Move] = {m.name: m for m in (
     Move("fewer_neighbours", "more_neighbours", "fewer neighbours for more local predictions", _fewer_neighbours),
     Move("other_weights", None, "the other neighbour weighting (uniform vs distance)", _other_weights),
     Move("manhattan", None, "Manhattan instead of Euclidean distance", _manhattan),
+    Move("longer_training", None, "a longer time slice and more epochs", _longer_training),
+    Move("lower_rate", "higher_rate", "a lower learning rate (steadier steps)", _rate(0.5)),
+    Move("higher_rate", "lower_rate", "a higher learning rate (faster progress in the time slice)", _rate(2.0)),
 )}
 
 GENERIC_MOVES = ("slower_learning", "faster_learning", "deeper", "shallower", "more_trees", "more_regularisation",

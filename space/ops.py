@@ -13,14 +13,14 @@ import re
 from dataclasses import dataclass, field
 
 from core.policy import BlockInfo, PlanRecord, TaskContext
-from space import families, text
+from space import families, images, text
 from space.draft import family_member, starting_params
 from space.render import block_spec, column_roles, rendered, specs_of
 from space.specs import ModelSpec, PreprocessSpec, TrainSpec, TuneSpec
 
 # Every op name apply_op knows (an action format that validates op names should take them from here).
 OP_NAMES = ("set_preprocess", "set_params", "set_target", "swap_model", "add_member", "drop_member", "set_train",
-            "tune")
+            "tune", "set_images")
 TAG = re.compile(r"\(op: (\w+) (\{.*\})\)\s*$", re.DOTALL)
 MAX_MEMBERS = 3
 MAX_STRENGTH = 3
@@ -166,6 +166,9 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
     if roles["datetime"]:
         change("datetime_parts", not spec.datetime_parts, "Turn date columns into calendar parts." if not
                spec.datetime_parts else "Drop the date columns instead of their calendar parts.", 0.25)
+    if spec.images is not None and ctx.images is not None:
+        ops += [Op("set_images", args, text, priority)
+                for args, text, priority in images.image_ops(ctx, spec.images, members)]
     return ops
 
 
@@ -375,6 +378,8 @@ def group_of(name: str, args: dict) -> str:
         return "train.patience"
     if name == "tune":
         return f"model.{args.get('member', 0)}.tune"
+    if name == "set_images":
+        return images.group_of(args)
     return {"swap_model": "model.swap", "add_member": "model.add", "drop_member": "model.drop"}.get(name, name)
 
 
@@ -423,6 +428,8 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
              model: ModelSpec | None = None):
     """The block's new spec, or None when the op does not belong to this kind of block or cannot apply (also when
     a model member could not read the features it would leave: ``text.fits``)."""
+    if kind == "preprocess" and name == "set_images":
+        return images.apply(spec, args)
     if kind == "preprocess" and name == "set_preprocess":
         try:
             new = PreprocessSpec.model_validate({**spec.model_dump(), **args})

@@ -14,7 +14,7 @@ import re
 from pydantic import ValidationError
 
 from core.policy import BlockInfo, TaskContext
-from space import families, text
+from space import families, images, text
 from space.specs import (
     KINDS,
     SPEC_TYPES,
@@ -282,6 +282,9 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
         "X_train, X_valid, X_test = (frame[NUMERIC + CATEGORICAL + TEXT + DATETIME].copy()",
         "                            for frame in (train, valid, test))",
     ]
+    if spec.images is not None and ctx.images is not None:  # pixel columns from the image files (space.images)
+        out = [*images.IMPORTS, *([""] if out[0].startswith("#") else []), *out, "",
+               images.image_step(ctx, spec.images)]
     if roles["datetime"]:
         if spec.datetime_parts:
             out += ["", _DATETIME.strip("\n")]
@@ -571,6 +574,8 @@ def _model(ctx: TaskContext, spec: ModelSpec) -> str:
     imports: dict[str, list[str]] = {"sklearn.multioutput": [wrap]} if wrap else {}
     for member in spec.members:
         module, _, name = member.estimator.rpartition(".")
+        if images.scripted(member.estimator):  # defined below, not imported
+            continue
         if name not in imports.setdefault(module, []):
             imports[module].append(name)
     threads = any(families.threads_param(m.estimator) for m in spec.members)
@@ -578,6 +583,8 @@ def _model(ctx: TaskContext, spec: ModelSpec) -> str:
     out = [*(["import os"] if threads or tuning else []), *(["import time", "", "import optuna"] if tuning else []),
            *([""] if threads or tuning else [])]
     out += [f"from {module} import {', '.join(names)}" for module, names in imports.items()]
+    if any(images.scripted(m.estimator) for m in spec.members):
+        out += ["", "", images.class_source(present=out)]
     if threads:
         out += ["", "THREADS = max(1, int(os.environ.get(\"OMP_NUM_THREADS\") or os.cpu_count() or 1))  "
                 "# the executor's share of the cores"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from core.policy import TaskContext
-from space import families, text
+from space import families, images, text
 from space.draft import family_member
 from space.specs import LoadSpec, ModelSpec, PreprocessSpec, TrainSpec
 from space.render import marked_blocks, render_block, replace_block, specs_of
@@ -31,7 +31,7 @@ def simpler_spec(ctx: TaskContext, kind: str, spec, preprocess: PreprocessSpec |
         simple = PreprocessSpec(impute="median", encoding="ordinal", scaling="standard" if tfidf else "none",
                                 missing_indicators=False, log1p_skewed=False, pair_top=0, count_features=False,
                                 datetime_parts=False, text="tfidf" if tfidf else text.plain_mode(ctx),
-                                tfidf_chars=not tfidf)
+                                tfidf_chars=not tfidf, images=images.simpler(ctx, spec.images))
     elif kind == "model":
         members = [m.model_copy(update={"params": {k: v for k, v in families.ESSENTIAL.items()
                                                    if k in m.params}, "tune": None}) for m in spec.members]
@@ -81,7 +81,7 @@ def debug_script(ctx: TaskContext, code: str, error: str) -> str | None:
         module = (missing.group(1) or missing.group(2)).split(".")[0]
         members = []
         for member in specs["model"].members:
-            if member.estimator.split(".")[0] == module:
+            if images.library_of(member.estimator) == module:  # the CNN a script defines needs torch
                 family = substitute(ctx, member.estimator)
                 if family is None:
                     return None
@@ -132,6 +132,8 @@ def _cheaper(ctx: TaskContext, specs: dict) -> None:
             for key in ("n_estimators", "max_iter", "iterations"):
                 if isinstance(params.get(key), int) and params[key] > 50:
                     params[key] = max(50, params[key] // 2)
+            if isinstance(params.get("seconds"), (int, float)):  # the CNN's time slice
+                params["seconds"] = max(5.0, params["seconds"] / 2)
             if isinstance(params.get("hidden_layer_sizes"), list):
                 params["hidden_layer_sizes"] = [max(8, n // 2) for n in params["hidden_layer_sizes"]]
             members.append(m.model_copy(update={"params": params, "tune": None}))  # no study: it takes its time
@@ -141,7 +143,8 @@ def _cheaper(ctx: TaskContext, specs: dict) -> None:
         specs["preprocess"] = pre.model_copy(update={
             "pair_top": 0, "text": "stats" if pre.text == "hash" else pre.text,
             "encoding": "ordinal" if pre.encoding == "onehot" else pre.encoding,
-            "tfidf_chars": False})  # character n-grams: most of TF-IDF's time
+            "tfidf_chars": False,  # character n-grams: most of TF-IDF's time
+            "images": pre.images and pre.images.model_copy(update={"side": max(8, pre.images.side // 2)})})
 
 
 # --- checkers ---------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ TextMode = Literal["drop", "stats", "hash", "tfidf"]
 TargetTransform = Literal["none", "standard", "log1p"]
 Output = Literal["label", "positive", "wide", "value", "multi"]  # multi: one column per target
 Calibration = Literal["none", "auto", "sigmoid", "isotonic"]
+ImageColour = Literal["rgb", "grey", "contrast"]
 
 
 class _Spec(BaseModel):
@@ -31,6 +32,19 @@ class LoadSpec(_Spec):
 
     joins: list[str] = Field(default_factory=list)  # extra CSVs in ./input joined on a column they share with train
     coerce_numeric: bool = True  # numeric columns parsed with errors="coerce" (a stray string becomes a gap)
+
+
+class ImageSpec(_Spec):
+    """The image step of preprocess: each row's image read with Pillow into numeric columns (see ``space.images``).
+
+    Stateless: every value comes from the row's own image, nothing is fitted, so no row leaks into another's features.
+    """
+
+    side: int = Field(16, ge=4, le=64)  # the image downscaled to side x side pixels
+    colour: ImageColour = "grey"  # rgb: three channels; grey: luminance; contrast: each pixel's distance from the
+    #                               image's median colour (one channel: the shape, whatever the colours)
+    standardise: bool = False  # each image's channels centred and scaled by their own mean and std (lighting removed)
+    histogram_bins: int = Field(0, ge=0, le=64)  # per RGB channel, the share of pixels in each intensity bin; 0: off
 
 
 class PreprocessSpec(_Spec):
@@ -52,6 +66,7 @@ class PreprocessSpec(_Spec):
     #                          TF-IDF n-grams (a sparse matrix: see ``space.text`` for the models that read it)
     tfidf_chars: bool = True  # tfidf: character 2-5-grams beside the word 1-2-grams
     tfidf_features: int = Field(20_000, ge=1_000, le=200_000)  # tfidf: at most this many n-grams of each kind
+    images: ImageSpec | None = None  # the rows' images as pixel (and histogram) columns; None: no image step
 
 
 class TuneSpec(_Spec):
