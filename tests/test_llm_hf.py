@@ -120,7 +120,7 @@ def test_a_plugins_prompt_template_is_what_the_model_reads(smollm2, penguins, tm
     policy.summarize_ablation(penguins.ctx, TABLE)
     [call] = store.llm_calls("override")
     user = json.loads(call["prompt"])[1]["content"]
-    assert user.startswith("Results for Task: penguins (classification).") and user.endswith("Summarise in a line.")
+    assert user.startswith("Results for Task: penguins (classification, tabular data).") and user.endswith("Summarise in a line.")
 
 
 def test_roles_left_out_of_answer_roles_go_to_the_heuristic_without_loading_the_model(penguins, tmp_path):
