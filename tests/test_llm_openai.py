@@ -190,8 +190,6 @@ def test_the_api_key_is_sent_but_never_recorded(llm_server, penguins, tmp_path, 
     assert secret not in (tmp_path / "runs.sqlite").read_bytes().decode("latin-1")
 
 
-@pytest.mark.skip(reason="issue #14: needs the heuristic's image recipes (branch integrate, not yet merged): without "
-                         "them the fallback is the constant baseline and the run exits 1")
 def test_a_run_on_an_image_task_shows_the_served_model_its_folders_and_ends_with_a_valid_submission(llm_server,
                                                                                                   tmp_path):
     # The listing of ./input/ (folders, file types, where each row's image is) reaches the model's prompts; whatever
