@@ -54,7 +54,7 @@ def test_validate_prints_ok_with_what_it_resolved(tmp_path, make_competition, cl
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == (f"{task_file}: ok — task 'iris', classification, metric accuracy, "
-                                   f"target 'species', id id, output {competition.parent / 'out' / 'iris'}")
+                                   f"target 'species', id id, modality inferred, output {competition.parent / 'out' / 'iris'}")
     assert done.stderr == ""
 
 
