@@ -14,7 +14,7 @@ from core.cards import CardQuery, Estimator, ModelCard
 from core.errors import TaskError
 from core.hookspecs import hookimpl
 from retrieval.card_script import render_script
-from space import images
+from space import draft, images
 
 
 @dataclass(frozen=True)
@@ -248,6 +248,8 @@ def _entry(name: str, family: str, title: str, why: str, estimator: Estimator, e
         name=name, family=family, task_types=task_types, why=why, estimator=estimator,
         example_code=example, source="catalogue",
     )
+    if traits.get("text_only"):  # the table template would one-hot the text: show the draft on a text task instead
+        card.example_code = draft.text_example(card) or example
     return Entry(card=card, **traits)
 
 

@@ -34,6 +34,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 1.0, 8.0  # seconds before the first retry, doublin
 # Words in a web result that point to a catalogue card (in this order; a result may name several cards).
 CARD_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("lightgbm", ("lightgbm", "lgbm", "light gbm")),
+    ("lightgbm_pixels", ("lightgbm", "lgbm", "light gbm")),  # on a task with images (the catalogue's choice)
     ("hist_gradient_boosting", ("histgradientboosting", "hist gradient boosting", "xgboost", "catboost",
                                 "gradient boosted decision trees")),
     ("gradient_boosting", ("gradientboosting", "gradient boosting")),
@@ -43,6 +44,8 @@ CARD_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("mlp", ("mlp", "multilayer perceptron", "multi-layer perceptron", "neural network", "deep learning")),
     ("knn", ("nearest neighbo", "knn", "k-nn")),
     ("naive_bayes", ("naive bayes",)),
+    ("multinomial_nb", ("naive bayes", "multinomialnb", "multinomial nb")),
+    ("image_cnn", ("cnn", "convolutional", "convnet", "resnet", "efficientnet")),
     ("linear", ("logistic regression", "ridge", "lasso", "linear regression", "linear model", "elastic net")),
 )
 
@@ -53,13 +56,15 @@ STOPWORDS = frozenset({
 })
 
 
-def cards_from_results(results: list[dict], task_type: str, limit: int) -> list[ModelCard]:
+def cards_from_results(results: list[dict], query: CardQuery, limit: int) -> list[ModelCard]:
     """The catalogue cards the results talk about, most mentioned first (ties: first mentioned), as web cards.
 
     Each card keeps the first result that named it (title and address) in ``why``; ``score_hint`` is the number of
-    results that named it. Cards that cannot solve ``task_type`` are left out.
+    results that named it. Cards the catalogue would not offer for the task are left out (another task type, a CNN
+    without images, naive Bayes for text beside table columns, a library not installed).
     """
-    cards = {entry.card.name: entry.card for entry in catalogue()}
+    offered = CatalogueBackend().search(query, len(catalogue()))
+    cards = {card.name: card for card in offered}
     hits: dict[str, list[dict]] = {}
     for result in results:
         text = " ".join(str(result.get(k, "")) for k in ("title", "body")).lower()
@@ -69,8 +74,6 @@ def cards_from_results(results: list[dict], task_type: str, limit: int) -> list[
     out = []
     for name in sorted(hits, key=lambda name: -len(hits[name])):  # stable: first mentioned wins ties
         card = cards[name]
-        if task_type not in card.task_types:
-            continue
         first = hits[name][0]
         why = f"{card.why} Mentioned by {len(hits[name])} search result(s), e.g. {first.get('title', '')!r} " \
               f"({first.get('href', '')})."
@@ -78,12 +81,16 @@ def cards_from_results(results: list[dict], task_type: str, limit: int) -> list[
     return out[: max(limit, 0)]
 
 
+MODALITY_WORDS = {"mixed": "text and tabular"}  # how a search phrase names the data; the rest as they are
+
+
 def build_queries(query: CardQuery) -> list[str]:
     """A few search phrasings of the task: its kind, metric, a handful of goal words and its data traits."""
-    kind = f"tabular {query.task_type}"
+    kind = f"{MODALITY_WORDS.get(query.modality, query.modality)} {query.task_type}"
     words = " ".join(goal_keywords(query.goal))
-    traits = [t for t, present in (("categorical features", query.has_categorical),
-                                   ("missing values", query.has_missing)) if present]
+    table = query.modality in ("tabular", "mixed")  # column traits say nothing about a text's or an image's data
+    traits = [t for t, present in (("categorical features", query.has_categorical and table),
+                                   ("missing values", query.has_missing and table)) if present]
     if query.n_rows:
         traits.append("small dataset" if query.n_rows < 10_000 else "large dataset")
     phrasings = (
@@ -136,7 +143,7 @@ class WebBackend:
                            "web search found no results; using the offline catalogue")
             return self._catalogue.search(query, limit)
         cards = (summarize(results, limit) if summarize is not None else None) \
-            or cards_from_results(results, query.task_type, limit)
+            or cards_from_results(results, query, limit)
         cards = [card for card in cards if query.task_type in card.task_types][: max(limit, 0)]
         if not cards:
             logger.warning(f"web search: none of {len(results)} results named a model to draft; "

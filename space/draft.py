@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.cards import ModelCard
-from core.policy import TaskContext
+from core.policy import ColumnInfo, TaskContext
 from space import families, images, text
 from space.specs import (
     LoadSpec,
@@ -13,7 +13,7 @@ from space.specs import (
     ScriptSpec,
     TrainSpec,
 )
-from space.render import predict_spec
+from space.render import predict_spec, render_script
 
 # Below this many training rows a linear model's draft gets spline bases of its numeric columns: on few rows,
 # smooth curves generalise better than trees, which overfit.
@@ -142,3 +142,18 @@ def merged_model(ctx: TaskContext, base: ModelSpec, reference: ModelSpec,
         return None
     members = [m.model_copy(update={"weight": 1.0}) for m in [*base.members, *added]]
     return ModelSpec(members=members)
+
+
+TEXT_EXAMPLE_CONTEXT = TaskContext(  # spooky-author's shape: an id, one free-text column, a label; log loss
+    name="example", goal="", task_type="classification", metric="log_loss", maximize=False, proba=True,
+    target="author", id_column="id", prediction_columns=["EAP", "HPL", "MWS"], classes=["EAP", "HPL", "MWS"],
+    columns=[ColumnInfo(name="text", dtype="text", unique=1000)], n_train=1000, n_valid=250, n_test=500,
+    files=["sample_submission.csv", "test.csv", "train.csv", "valid.csv"], modality="text")
+
+
+def text_example(card: ModelCard) -> str | None:
+    """The script the heuristic drafts from ``card`` on a free-text competition (TF-IDF n-grams into the model): the
+    example of a card made for text, where the table template would one-hot the text. None if the card cannot fit
+    text."""
+    spec = initial_spec(TEXT_EXAMPLE_CONTEXT, card)
+    return None if spec is None else render_script(TEXT_EXAMPLE_CONTEXT, spec)

@@ -214,8 +214,10 @@ def run_card_script(code: str, folder: Path) -> subprocess.CompletedProcess:
                           timeout=120)
 
 
-# the image recipes' examples read image folders: tests/test_image_recipes.py runs them on an image competition
-CASES = [(entry.card, task) for entry in catalogue() for task in entry.card.task_types if not entry.needs_images]
+# the image recipes' examples read image folders (tests/test_image_recipes.py runs them on an image competition) and
+# a text-only card's reads a text column (tests/test_text_recipes.py runs it on a text competition)
+CASES = [(entry.card, task) for entry in catalogue() for task in entry.card.task_types
+         if not entry.needs_images and not entry.text_only]
 
 
 @pytest.mark.parametrize("card, task", CASES, ids=[f"{card.name}-{task}" for card, task in CASES])

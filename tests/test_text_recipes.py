@@ -13,6 +13,8 @@ import json
 import math
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from core.policy import AblationView
 from core.submission import submission_problems
 from pipeline_runs import core_run
 from plugins.heuristic import make_heuristic_policy
-from retrieval.catalogue import CatalogueBackend
+from retrieval.catalogue import CatalogueBackend, catalogue
 from space import families, ops, text
 from space.ops import parse_plan
 from space.render import specs_of
@@ -339,6 +341,30 @@ def test_a_mixed_task_stacks_tfidf_with_its_numeric_columns(docs, mixed, policy)
 
 
 # --- the whole run --------------------------------------------------------------------------------------------------
+
+def test_the_text_card_example_is_a_tfidf_script_that_runs_on_a_spooky_shaped_folder(tmp_path, frame):
+    # the catalogue's example for naive Bayes, shown to LLM policies: spooky-author's names (id, text, author; one
+    # probability column per author), so the docstring task is renamed to them
+    authors = dict(zip(LIBRARIES, ("EAP", "HPL", "MWS")))
+    spooky = frame.rename(columns={"library": "author"}).assign(author=lambda f: f["author"].map(authors))
+    test, valid, train = spooky.iloc[:TEST_ROWS], spooky.iloc[TEST_ROWS:3 * TEST_ROWS], spooky.iloc[3 * TEST_ROWS:]
+    (tmp_path / "input").mkdir()
+    for name, part in (("train", train), ("valid", valid), ("test", test.drop(columns="author"))):
+        part.to_csv(tmp_path / "input" / f"{name}.csv", index=False)
+    pd.DataFrame({"id": test["id"], **{a: 1 / 3 for a in authors.values()}}).to_csv(
+        tmp_path / "input" / "sample_submission.csv", index=False)
+    example = next(entry.card.example_code for entry in catalogue() if entry.card.name == "multinomial_nb")
+
+    (tmp_path / "solution.py").write_text(example)
+    done = subprocess.run([sys.executable, "solution.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "TfidfVectorizer(" in example and "OneHotEncoder(handle_unknown" not in example.split("# [block: model]")[1]
+    submission = pd.read_csv(tmp_path / "submission.csv")
+    assert list(submission.columns) == ["id", "EAP", "HPL", "MWS"] and len(submission) == TEST_ROWS
+    predicted = pd.read_csv(tmp_path / "val_predictions.csv")
+    assert log_loss(valid["author"], predicted[["EAP", "HPL", "MWS"]], labels=["EAP", "HPL", "MWS"]) < 0.8 * UNIFORM
+
 
 @pytest.mark.slow
 def test_the_heuristic_pipeline_on_the_text_task_submits_better_than_uniform(tmp_path, frame):

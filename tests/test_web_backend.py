@@ -85,6 +85,31 @@ def test_queries_name_the_task_type_metric_goal_words_and_data_traits():
     ]
 
 
+def test_queries_of_a_text_or_image_task_name_its_modality_and_no_column_traits():
+    spooky = CardQuery(task_type="classification", goal="# Spooky author identification", metric="log_loss",
+                       n_rows=19_579, n_features=1, has_categorical=True, modality="text", text_columns=1)
+    cactus = CardQuery(task_type="classification", goal="# Aerial cactus identification", metric="roc_auc",
+                       n_rows=17_500, modality="image", has_images=True)
+
+    assert build_queries(spooky)[0] == "best model for text classification log_loss spooky author identification kaggle"
+    assert build_queries(spooky)[2] == "best machine learning model text classification large dataset log_loss"
+    assert build_queries(cactus)[1] == "kaggle winning solution image classification aerial cactus identification"
+    assert not any("tabular" in q for q in build_queries(spooky) + build_queries(cactus))
+
+
+def test_a_result_naming_a_cnn_maps_to_the_image_card_only_on_a_task_with_images():
+    results = [{"title": "A simple CNN gets 0.99 AUC", "href": "https://example.org/cnn", "body": "convolutional"},
+               {"title": "LightGBM on pixels", "href": "https://example.org/pixels", "body": "lightgbm"}]
+    cactus = CardQuery(task_type="classification", goal="# Aerial cactus", metric="roc_auc", n_rows=17_500,
+                       modality="image", has_images=True)
+
+    on_images = cards_from_results(results, cactus, 5)
+    on_a_table = cards_from_results(results, PENGUINS, 5)
+
+    assert [card.name for card in on_images] == ["image_cnn", "lightgbm_pixels"]
+    assert [card.name for card in on_a_table] == ["lightgbm"]
+
+
 def test_hand_written_ddgs_results_become_web_cards_most_mentioned_first(tmp_path, logged):
     web_backend, web = backend(tmp_path, max_results=7, region="uk-en", backend="duckduckgo")
 
@@ -107,7 +132,7 @@ def test_the_default_mapping_is_the_heuristic_policys_summariser_unchanged():
                       maximize=True, proba=False, target="species", id_column="id", prediction_columns=["species"],
                       columns=[], n_train=220, n_valid=55, n_test=69, files=[])
 
-    mapped = cards_from_results(HAND_WRITTEN_DDGS_RESULTS, "classification", 5)
+    mapped = cards_from_results(HAND_WRITTEN_DDGS_RESULTS, ctx.card_query(), 5)
 
     assert mapped == HeuristicPolicy().summarize_search(ctx, HAND_WRITTEN_DDGS_RESULTS, 5)
 

@@ -53,7 +53,7 @@ class HeuristicPolicy:
         """The catalogue cards the results talk about, most mentioned first (ties: first mentioned)."""
         from retrieval.web import cards_from_results  # lazily: another plugin's module
 
-        return cards_from_results(results, ctx.task_type, limit) or None
+        return cards_from_results(results, ctx.card_query(), limit) or None
 
     def write_initial(self, ctx: TaskContext, card: ModelCard) -> str | None:
         ctx = self._ctx(ctx)
