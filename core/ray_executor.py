@@ -21,7 +21,8 @@ from core.executor import SCRIPT_NAME, Executor, ExecutorOptions, RunRequest, Ru
 from core.folds import fold_dirs
 from core.sandbox import linked_assets
 
-LOST = "ray worker lost"  # opens the message of a run whose worker or node died: never served from the cache
+LOST = "ray worker lost"  # opens the message of a run whose worker or node died
+FAILED = "ray task failed"  # opens the message of a run whose worker-side code raised (a full disk, no bubblewrap)
 NODE_FILE = "ray_node.json"  # in each run folder: the node that ran it
 QUEUE_GRACE = 300.0  # seconds a task may wait for a worker and for its files, beyond its script's timeout
 INPUT_CACHE = "mlestar-ray-inputs"  # under a worker's temp folder: input bundles unpacked once per node
@@ -100,9 +101,10 @@ class RayExecutor(Executor):
             return self._dispatch(request, workdir, folds=len(folds))
 
     def _reusable(self, request: RunRequest, key: str, workdir: Path) -> RunResult | None:
-        """A run whose worker was lost says nothing about its script: it is never served from the cache."""
+        """A run whose worker was lost or failed says nothing about its script: it is never served from the
+        cache."""
         result = super()._reusable(request, key, workdir)
-        return None if result is not None and LOST in result.message else result
+        return None if result is not None and (LOST in result.message or FAILED in result.message) else result
 
     def _dispatch(self, request: RunRequest, workdir: Path, folds: int) -> list[RunResult]:
         ray = _ray()
@@ -121,7 +123,7 @@ class RayExecutor(Executor):
             return self._failed(workdir, folds, Status.TIMEOUT, f"no result from the Ray cluster within the "
                                 f"{request.timeout:g} s timeout and {QUEUE_GRACE:g} s for queueing and transfer")
         except ray.exceptions.RayTaskError as exc:  # the worker-side code raised: the machine, not the script
-            return self._failed(workdir, folds, Status.ERROR, f"ray task failed on its worker: {_line(getattr(exc, 'cause', None) or exc)}")
+            return self._failed(workdir, folds, Status.ERROR, f"{FAILED} on its worker: {_line(getattr(exc, 'cause', None) or exc)}")
         except ray.exceptions.RayError as exc:  # the worker, its node or the object holding the result is gone
             return self._failed(workdir, folds, Status.ERROR, f"{LOST}: {type(exc).__name__}: {_line(exc)}")
         if packed is not None:
@@ -258,8 +260,12 @@ def _cluster_isolation(ray, options: RayOptions) -> str:
 
     probe = ray.remote(_bwrap_here)
     nodes = [n["NodeID"] for n in ray.nodes() if n.get("Alive")]
-    works = ray.get([probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-                     .remote() for n in nodes], timeout=120)
+    try:
+        works = ray.get([probe.options(num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
+                         .remote() for n in nodes], timeout=120)
+    except ray.exceptions.RayError as exc:
+        raise ValueError(f"cannot ask the Ray cluster's nodes whether bubblewrap runs there ({type(exc).__name__}: "
+                         f"{_line(exc)}); is mlestar installed on every node?") from None
     if all(works):
         return "bwrap"
     if options.isolation == "bwrap":

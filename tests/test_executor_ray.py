@@ -20,7 +20,7 @@ import yaml
 from core.bundles import pack_inputs, unpack_inputs
 from core.executor import ExecutorOptions, RunRequest, Status
 from core.local_executor import LocalExecutor
-from core.ray_executor import LOST, NODE_FILE, make_ray_executor
+from core.ray_executor import INPUT_CACHE, LOST, NODE_FILE, make_ray_executor
 from pipeline_runs import core_run, task_copy
 
 SCRIPT = dedent("""\
@@ -86,9 +86,25 @@ def test_scripts_spread_over_both_nodes_and_score_as_under_the_local_executor(cl
             assert pd.read_csv(r.workdir / name).equals(pd.read_csv(h.workdir / name))
         assert "Final Validation Performance" in (r.workdir / "stdout.txt").read_text()
     assert len({node_of(r) for r in remote}) == 2
+    # the input folder went through the object store: unpacked once on each node (they share a temp folder here)
+    assert (cluster.root / "tmp" / INPUT_CACHE / ray_ex.fingerprint(inputs)[:24] / "input" / "train.csv").is_file()
     # the cache is the driver's: the same requests again run nowhere
     again = ray_ex.run_many(requests)
     assert all(r.cached for r in again) and [r.reported_score for r in again] == [r.reported_score for r in remote]
+
+
+@pytest.mark.slow
+def test_with_a_shared_dir_workers_use_the_driver_s_folders_in_place(cluster, inputs, tmp_path):
+    (inputs / "notes.txt").write_text("an input folder no other test has")  # its own fingerprint
+    ex = make_ray_executor({"address": cluster.address, "workers": 1, "shared_dir": str(tmp_path)},
+                           out_dir=tmp_path / "ray")
+
+    result = ex.run(request(inputs))
+
+    assert result.ok, result.error_tail
+    assert result.workdir.parent == tmp_path / "ray" / "runs" and (result.workdir / "submission.csv").is_file()
+    # nothing went through the object store: no node unpacked this input folder
+    assert not (cluster.root / "tmp" / INPUT_CACHE / ex.fingerprint(inputs)[:24]).exists()
 
 
 @pytest.mark.slow
