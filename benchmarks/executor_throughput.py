@@ -8,6 +8,7 @@ Usage: python benchmarks/executor_throughput.py [--scripts 16] [--workers 1,2]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -101,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                 import ray
                 ray.shutdown()
                 cluster.stop()
-    print(f"{args.scripts} scripts per cell on {_cores()} cores; overhead = wall × workers ÷ scripts − the script's "
-          f"own time run directly")
+    print(f"{args.scripts} scripts per cell on {os.cpu_count()} cores; overhead = wall × workers ÷ scripts − the "
+          f"script's own time run directly")
     print("| script | own s | executor | workers | scripts/min | s/script | overhead s/script |")
     print("|---|---|---|---|---|---|---|")
     for name, kind, workers, wall, own_s in rows:
@@ -121,11 +122,6 @@ def _ray_cluster(nodes: int):
         return None
     from ray_cluster import start_cluster
     return start_cluster(nodes=nodes, cpus=1)
-
-
-def _cores() -> int:
-    import os
-    return os.cpu_count() or 1
 
 
 if __name__ == "__main__":

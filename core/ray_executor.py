@@ -26,8 +26,8 @@ FAILED = "ray task failed"  # opens the message of a run whose worker-side code 
 NODE_FILE = "ray_node.json"  # in each run folder: the node that ran it
 QUEUE_GRACE = 300.0  # seconds a task may wait for a worker and for its files, beyond its script's timeout
 INPUT_CACHE = "mlestar-ray-inputs"  # under a worker's temp folder: input bundles unpacked once per node
-INPUT_CACHE_SECONDS = 86400.0
-CONNECT_SECONDS = 10.0  # for the head's GCS port to answer  # an unpacked input bundle nobody used for this long is removed
+INPUT_CACHE_SECONDS = 86400.0  # an unpacked input bundle nobody used for this long is removed
+CONNECT_SECONDS = 10.0  # for the head's GCS port to answer
 
 
 @dataclass
@@ -123,7 +123,8 @@ class RayExecutor(Executor):
             return self._failed(workdir, folds, Status.TIMEOUT, f"no result from the Ray cluster within the "
                                 f"{request.timeout:g} s timeout and {QUEUE_GRACE:g} s for queueing and transfer")
         except ray.exceptions.RayTaskError as exc:  # the worker-side code raised: the machine, not the script
-            return self._failed(workdir, folds, Status.ERROR, f"{FAILED} on its worker: {_line(getattr(exc, 'cause', None) or exc)}")
+            cause = getattr(exc, "cause", None) or exc
+            return self._failed(workdir, folds, Status.ERROR, f"{FAILED} on its worker: {_line(cause)}")
         except ray.exceptions.RayError as exc:  # the worker, its node or the object holding the result is gone
             return self._failed(workdir, folds, Status.ERROR, f"{LOST}: {type(exc).__name__}: {_line(exc)}")
         if packed is not None:

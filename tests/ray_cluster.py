@@ -91,7 +91,8 @@ def _processes() -> list[tuple[int, str]]:
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
             try:
-                found.append((int(entry.name), Path(f"/proc/{entry.name}/cmdline").read_bytes().decode(errors="replace")))
+                cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                found.append((int(entry.name), cmdline.decode(errors="replace")))
             except OSError:
                 pass
     return found

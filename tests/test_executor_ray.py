@@ -20,7 +20,7 @@ import yaml
 from core.bundles import pack_inputs, unpack_inputs
 from core.executor import ExecutorOptions, RunRequest, Status
 from core.local_executor import LocalExecutor
-from core.ray_executor import INPUT_CACHE, LOST, NODE_FILE, make_ray_executor
+from core.ray_executor import INPUT_CACHE, LOST, NODE_FILE, RayOptions, make_ray_executor
 from pipeline_runs import core_run, task_copy
 
 SCRIPT = dedent("""\
@@ -185,6 +185,15 @@ def test_without_an_address_the_ray_executor_refuses_in_one_line(tmp_path, cli):
         done = cli("validate", str(task))
         assert done.returncode == 2, done.stderr
         assert says in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+@pytest.mark.parametrize("options, says", [
+    ({"gpus": [0]}, "num_gpus"), ({"num_cpus": 0}, "num_cpus"), ({"retries": -1}, "retries"),
+    ({"shared_dir": "relative/path"}, "absolute"), ({"memory_request_mb": 0}, "memory_request_mb"),
+])
+def test_ray_options_refuse_what_a_cluster_run_could_not_use_before_joining_one(options, says):
+    with pytest.raises(ValueError, match=says):
+        RayOptions.from_dict({"address": "127.0.0.1:1", **options})
 
 
 def test_an_input_bundle_carries_the_folder_and_its_linked_assets_and_nothing_else(tmp_path):
