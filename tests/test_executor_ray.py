@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import tarfile
 import threading
@@ -129,11 +130,12 @@ def test_a_pipeline_with_executor_ray_runs_on_both_nodes_and_matches_a_local_run
     local_task = task_copy(tmp_path / "local", "penguins", **budget)
     ray_task = task_copy(tmp_path / "ray", "penguins", **budget)
     spec = yaml.safe_load(ray_task.read_text())
-    spec["executor"] = {"name": "ray", "options": {"address": cluster.address}}
+    spec["executor"] = {"name": "ray", "options": {"address": "auto"}}  # as docs/ray.md says, on a cluster's machine
     ray_task.write_text(yaml.safe_dump(spec))
 
     for task in (local_task, ray_task):
-        done = core_run(str(task))
+        # RAY_TMPDIR: where `auto` finds the cluster this machine belongs to (ours keeps its files there)
+        done = core_run(str(task), env={**os.environ, "RAY_TMPDIR": str(cluster.root)})
         assert done.returncode == 0, done.stderr[-3000:]
 
     def outcome(task: Path) -> tuple[list, dict]:
