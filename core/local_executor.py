@@ -28,7 +28,9 @@ OOM_SIGNS = ("MemoryError", "std::bad_alloc", "Cannot allocate memory", "Unable 
 
 
 class LocalExecutor(Executor):
-    def __init__(self, options: ExecutorOptions, **kwargs):
+    def __init__(self, options: ExecutorOptions, *, threads: int | None = None, **kwargs):
+        """``threads``: the cores each script may use (default: this machine's ÷ ``workers``); an executor that
+        runs this one on a machine of a cluster passes what its scheduler granted."""
         super().__init__(options, **kwargs)
         mode = options.isolation  # one of auto, bwrap, none (ExecutorOptions checks)
         has_bwrap = sandbox.bwrap_works()
@@ -37,7 +39,7 @@ class LocalExecutor(Executor):
                              "here; install bubblewrap or set executor.options.isolation: none")
         self.isolated = has_bwrap and mode != "none"
         self.isolation = "bwrap" if self.isolated else "none"  # the runner says so once, or refuses foreign code
-        self.threads = max(1, (os.cpu_count() or 1) // max(1, options.workers))
+        self.threads = threads or max(1, (os.cpu_count() or 1) // max(1, options.workers))
         self._gpus: queue.Queue[int] = queue.Queue()  # free GPUs: a run holds one while it runs
         for index in options.gpus:
             self._gpus.put(index)

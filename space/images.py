@@ -59,7 +59,7 @@ def simpler(ctx: TaskContext, spec: ImageSpec | None) -> ImageSpec | None:
 
 # --- the rendered image step ------------------------------------------------------------------------------------
 
-IMPORTS = ["import os", "", "from PIL import Image"]
+IMPORTS = ["import os", "from concurrent.futures import ThreadPoolExecutor", "", "from PIL import Image"]
 _COLOUR = {
     "rgb": ("its RGB pixels", []),
     "grey": ("its grey pixels", ["pixels = small @ np.array([[0.299], [0.587], [0.114]], dtype=np.float32)"]),
@@ -102,16 +102,31 @@ def _functions(ctx: TaskContext, spec: ImageSpec, column: str, suffix: str) -> l
         "    return np.concatenate(parts)",
         "",
         "",
+        "def read_image(path):",
+        '    """The image\'s columns, or None when it is missing or unreadable."""',
+        "    try:",
+        "        with Image.open(path) as image:",
+        '            image.draft("RGB", (4 * IMAGE_SIDE, 4 * IMAGE_SIDE))  # a JPEG decodes at a reduced size',
+        "            return image_row(image)",
+        "    except (OSError, ValueError):",
+        "        return None",
+        "",
+        "",
         "def image_features(frame, folder):",
         '    """IMAGE_NAMES columns for each row of ``frame``; a missing or unreadable image leaves gaps."""',
+        "    paths = [os.path.join(folder, name + IMAGE_SUFFIX) for name in frame[IMAGE_COLUMN].astype(str)]",
+        "    # Pillow decodes with the GIL released, so large files read faster with one reader per core (300 JPEGs of",
+        "    # 500x375: 0.82 s with one, 0.52 s with two); small ones are mostly Python work, where threads only contend",
+        "    # (digits' 32x32 PNGs: 1.1 s with one, 1.6 s with two)",
+        "    sizes = [os.path.getsize(p) for p in paths[:20] if os.path.isfile(p)]",
+        '    cores = max(1, int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1))',
+        "    readers = cores if sizes and sum(sizes) / len(sizes) > 32_000 else 1",
+        "    with ThreadPoolExecutor(readers) as pool:",
+        "        rows = list(pool.map(read_image, paths))",
         "    values = np.full((len(frame), len(IMAGE_NAMES)), np.nan, dtype=np.float32)",
-        "    for i, name in enumerate(frame[IMAGE_COLUMN].astype(str)):",
-        "        try:",
-        "            with Image.open(os.path.join(folder, name + IMAGE_SUFFIX)) as image:",
-        '                image.draft("RGB", (4 * IMAGE_SIDE, 4 * IMAGE_SIDE))  # a JPEG decodes at a reduced size',
-        "                values[i] = image_row(image)",
-        "        except (OSError, ValueError):",
-        "            continue",
+        "    for i, row in enumerate(rows):",
+        "        if row is not None:",
+        "            values[i] = row",
         "    return pd.DataFrame(values, columns=IMAGE_NAMES, index=frame.index)",
     ]
     return out
@@ -438,6 +453,7 @@ def example_script(model: str) -> str:
         "",
         "import os",
         "import re",
+        "from concurrent.futures import ThreadPoolExecutor",
         "",
         "import numpy as np",
         "import pandas as pd",

@@ -404,3 +404,24 @@ def test_the_heuristic_pipeline_solves_digits_images_far_above_chance(tmp_path):
     print(f"\npipeline: final {result['scores']['final']}, test accuracy {accuracy:.4f} in {seconds:.0f} s")
     assert accuracy > 0.6  # ten digits: chance is 0.1
     assert seconds < 90 * SLOW_MACHINE
+
+
+def test_large_images_are_read_by_one_thread_per_core_into_the_same_columns(tmp_path, monkeypatch):
+    rng = np.random.default_rng(0)
+    for i in range(6):  # photo-sized JPEGs (~60 KB): the threaded reader's case
+        Image.fromarray((rng.random((300, 400, 3)) * 255).astype("uint8")).save(tmp_path / f"{i}.jpg", quality=90)
+    frame = pd.DataFrame({"id": [0, 1, 2, 99, 3, 4, 5]})  # 99: no such image
+    spec = images.draft_spec(images._EXAMPLE_CONTEXT, "")
+    code = "\n".join(["import os", "from concurrent.futures import ThreadPoolExecutor", "import numpy as np",
+                      "import pandas as pd", "from PIL import Image",
+                      *images._functions(images._EXAMPLE_CONTEXT, spec, "id", ".jpg")])
+    step: dict = {}
+    exec(code, step)  # the image step's functions as a script defines them
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    one = step["image_features"](frame, str(tmp_path))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    two = step["image_features"](frame, str(tmp_path))
+
+    pd.testing.assert_frame_equal(one, two)
+    assert one.iloc[3].isna().all() and one.drop(index=3).notna().all().all()

@@ -16,6 +16,7 @@ from graphs.runner import open_run
 from graphs.worklist import (blocks_left, candidates, choose, final_estimate, rerun_seconds, side_tracks, smaller,
                              stale_key)
 from plugins.heuristic.policy import HeuristicPolicy
+from plugins.nodes.merge import make_merge
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,6 +81,20 @@ def test_the_best_first_pass_draft_of_each_family_the_main_track_lacks_becomes_a
     # and the svm draft failed
     assert tracks == {"catboost": drafts["2"]}
     assert side_tracks(rc, {**state, "tracks": {"main": main, **tracks}}) == {}
+
+
+def test_a_merge_expected_to_outlast_the_search_time_left_is_not_started(tmp_path):
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    cards = rc.search.search(rc.ctx.card_query(), limit=2)
+    drafts = {str(i): {"id": i, "label": card.name, "score": 0.9 - i / 10,
+                       "code": rc.fallback.write_initial(rc.ctx, card)} for i, card in enumerate(cards)}
+    left = rc.search_time_left()  # the clock starts here: penguins' budget, minus the final run's reserve
+
+    quick = make_merge(rc)({"drafts": {k: {**d, "seconds": 1.0} for k, d in drafts.items()}})
+    slow = make_merge(rc)({"drafts": {k: {**d, "seconds": left / 2} for k, d in drafts.items()}})
+
+    assert len(quick["pool"]) == 3  # the two drafts and their merge
+    assert len(slow["pool"]) == 2 and slow["best"]["label"] == cards[0].name  # both fits would not end in time
 
 
 def test_after_the_first_pass_the_run_keeps_working_until_its_budget_is_spent(tmp_path):

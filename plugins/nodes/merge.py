@@ -7,6 +7,8 @@ from core.nodes import NodeSpec
 from graphs.evaluate import Job, ask, better, evaluate
 from graphs.worklist import MAIN
 
+MERGE_MARGIN = 1.25  # a merged script's seconds over the sum of its parents': both fits, plus contention
+
 
 def make_merge(rc):
     def merge(state: dict) -> dict:
@@ -20,6 +22,13 @@ def make_merge(rc):
         merges = []
         for ref in ranked[1:]:
             if rc.search_time_left() <= 0:
+                break
+            expected = MERGE_MARGIN * ((base.get("seconds") or 0.0) + (ref.get("seconds") or 0.0))
+            if expected > rc.search_time_left():
+                # a merged script fits both models: one that cannot end in the time left would be killed at the
+                # end of it, and the anytime search would get nothing (digits-images: a CNN + forest merge, 99 s)
+                logger.info(f"merge: {ref['label']} into {base['label']} would take ~{expected:.0f}s, more than the "
+                            f"{rc.search_time_left():.0f}s of search time left; merging stops")
                 break
             code = ask(rc, "merge", base["code"], ref["code"])
             if not code:
