@@ -59,6 +59,9 @@ class RunRequest:
     check_submission: bool = True
     id_column: str | None = None
     info: dict | None = None  # recorded with the attempt (e.g. a refinement step's state); not part of the cache key
+    # wall-clock time (time.time()) no run may last past: a request of a batch that starts late, when a worker
+    # frees, gets what is left of it (at least a second) instead of its whole timeout
+    deadline: float | None = None
 
 
 @dataclass
@@ -186,6 +189,8 @@ class Executor:
 
     # public API
     def run(self, request: RunRequest) -> RunResult:
+        if request.deadline is not None:
+            request = replace(request, timeout=max(1.0, min(request.timeout, request.deadline - time.time())))
         key = self.cache_key(request)
         workdir = self.runs_dir / key[:20]
         started = time.time()

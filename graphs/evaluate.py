@@ -3,6 +3,7 @@ leakage check, run it through the executor, score its validation predictions, an
 
 from __future__ import annotations
 
+import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,15 +97,19 @@ def guard(rc: RunContext, job: Job) -> Job:
 
 
 def evaluate(rc: RunContext, jobs: list[Job], *, fidelity: str = "search", debug: bool = True,
-             input_dir: Path | None = None, timeout: float | None = None) -> list[Attempt]:
-    """Run the jobs in parallel and score them; failures go through ``debug_rounds`` when ``debug``."""
+             input_dir: Path | None = None, timeout: float | None = None,
+             deadline: float | None = None) -> list[Attempt]:
+    """Run the jobs in parallel and score them; failures go through ``debug_rounds`` when ``debug``. No run lasts
+    past ``deadline`` (wall-clock time; default: the end of the search time, for runs without a given timeout)."""
     if not jobs:
         return []
     jobs = [guard(rc, j) for j in jobs]
     input_dir = input_dir or (rc.data.search_dir if fidelity == "search" else rc.data.full_dir)
+    if deadline is None and timeout is None:
+        deadline = time.time() + max(rc.run_timeout(), rc.search_time_left())
     requests = [RunRequest(code=j.code, input_dir=input_dir, timeout=timeout or rc.run_timeout(), node=j.node,
                            parent_id=j.parent, plan=j.plan, fidelity=fidelity, id_column=rc.ctx.id_column,
-                           info=j.info)
+                           info=j.info, deadline=deadline)
                 for j in jobs]
     attempts = [scored(rc, j, r) for j, r in zip(jobs, rc.executor.run_many(requests))]
     emit({"event": "runs", "node": jobs[0].node, "done": len(attempts),

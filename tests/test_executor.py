@@ -324,6 +324,20 @@ def test_run_many_runs_up_to_workers_scripts_at_once(workers, at_least, below, i
     assert at_least <= wall < below  # serially, four 1 s scripts take at least 4 s
 
 
+def test_a_run_that_starts_late_in_a_batch_gets_only_what_is_left_before_the_deadline(inputs, executor):
+    # one worker, two 4 s scripts, 30 s timeouts but a deadline 5 s away: the second starts after 4 s, with 1 s left
+    requests = [request(f"import time\ntime.sleep(4)\nprint('Final Validation Performance: {i}')\n", inputs,
+                        timeout=30, check_submission=False, deadline=time.time() + 5) for i in range(2)]
+
+    started = time.monotonic()
+    first, second = executor(workers=1).run_many(requests)
+    wall = time.monotonic() - started
+
+    assert first.ok and first.reported_score == 0.0
+    assert second.status is Status.TIMEOUT and second.timeout < 2
+    assert wall < 7.5  # not 8 s: nothing ran past the deadline by more than the kill's grace
+
+
 # --- cross-validated input folders ----------------------------------------------------------------------------
 
 FOLD_SCRIPT = dedent("""\
