@@ -13,7 +13,8 @@ import yaml
 
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.runner import open_run
-from graphs.worklist import blocks_left, candidates, choose, final_estimate, rerun_seconds, smaller, stale_key
+from graphs.worklist import (blocks_left, candidates, choose, final_estimate, rerun_seconds, side_tracks, smaller,
+                             stale_key)
 from plugins.heuristic.policy import HeuristicPolicy
 from plugins.nodes.merge import make_merge
 
@@ -64,6 +65,24 @@ def test_a_block_refined_without_gain_is_offered_again_only_from_a_new_head(tmp_
 
 
 @pytest.mark.slow
+def test_the_best_first_pass_draft_of_each_family_the_main_track_lacks_becomes_a_side_track(tmp_path):
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    cards = [{"name": n, "family": f} for n, f in (("linear", "linear"), ("lightgbm", "boosting"),
+                                                   ("catboost", "boosting"), ("random_forest", "forest"),
+                                                   ("svm", "svm"))]
+    drafts = {str(i): {"id": i, "label": c["name"], "score": s, "code": f"# {c['name']}"}
+              for i, (c, s) in enumerate(zip(cards, (0.712, 0.665, 0.671, 0.658, None)))}
+    main = {"id": 9, "label": "linear + random_forest", "score": 0.72, "code": "# merged"}
+    state = {"cards": cards, "drafts": drafts, "tracks": {"main": main}, "best": main}
+
+    tracks = side_tracks(rc, state)
+
+    # boosting's best draft (catboost beat lightgbm); the forest and the linear model are in the main track already,
+    # and the svm draft failed
+    assert tracks == {"catboost": drafts["2"]}
+    assert side_tracks(rc, {**state, "tracks": {"main": main, **tracks}}) == {}
+
+
 def test_a_merge_expected_to_outlast_the_search_time_left_is_not_started(tmp_path):
     rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
     cards = rc.search.search(rc.ctx.card_query(), limit=2)

@@ -26,6 +26,10 @@ def estimate(ctx: TaskContext, item: WorkItem, done: list[WorkOutcome]) -> Estim
     elif item.kind == "draft":
         prior *= DRAFT_DECAY ** max(0, item.facts.get("drafts", 0) - 1)
     gain = (prior + sum(o.gain * _size(item) / _size(o.item) for o in same)) / (1 + len(same))
+    if item.kind == "refine" and not item.facts.get("is_best", True):
+        # a side track's gains lift its own head, not the best: worth it only through the ensemble (the prior
+        # was cut above; its history is cut here, so a weak draft's climb does not draw all the time)
+        gain = (prior + SIDE_TRACK * sum(o.gain * _size(item) / _size(o.item) for o in same)) / (1 + len(same))
     return Estimate(gain=gain, seconds=_seconds(item, same or kind))
 
 

@@ -16,6 +16,7 @@ from graphs.worklist import (
     finished,
     first_pass_log,
     more_cards,
+    side_tracks,
     outcomes,
     smaller,
 )
@@ -26,6 +27,10 @@ def make_schedule(rc):
         update: dict = {"worklog": []}
         if state.get("phase") != "anytime":
             update.update(phase="anytime", worklog=first_pass_log(rc, state))
+            tracks = side_tracks(rc, state)
+            if tracks:
+                update["tracks"] = tracks
+                logger.info(f"schedule: the first pass's {', '.join(tracks)} draft(s) become side tracks")
             cards = more_cards(rc, state)
             if cards:
                 update["cards"] = cards
@@ -36,7 +41,8 @@ def make_schedule(rc):
             logger.info(f"schedule: {_name(entry['item'])} took {entry['seconds']:.1f}s, {shown}, "
                         f"gain {entry['gain']:.4g}")
         now = {**state, **{k: v for k, v in update.items() if k != "worklog"},
-               "worklog": [*state.get("worklog", []), *update["worklog"]]}
+               "worklog": [*state.get("worklog", []), *update["worklog"]],
+               "tracks": {**(state.get("tracks") or {}), **update.get("tracks", {})}}  # the state's reducer merges
         rc.final_seconds = final_estimate(rc, now)  # the reserve follows the solution that would be submitted
         left = rc.search_time_left()
         if not rc.task.strategy.anytime:
