@@ -189,8 +189,7 @@ class Executor:
 
     # public API
     def run(self, request: RunRequest) -> RunResult:
-        if request.deadline is not None:
-            request = replace(request, timeout=max(1.0, min(request.timeout, request.deadline - time.time())))
+        request = self.started(request)  # the limit a cached timeout is compared with
         key = self.cache_key(request)
         workdir = self.runs_dir / key[:20]
         started = time.time()
@@ -242,9 +241,17 @@ class Executor:
         with ThreadPoolExecutor(max_workers=min(self.options.workers, len(requests))) as pool:
             return list(pool.map(self.run, requests))
 
+    def started(self, request: RunRequest) -> RunRequest:
+        """``request`` as it starts now: its timeout cut to what is left before its deadline (at least a second).
+        Called again once a worker slot is free, since a run of a batch may wait for one (docstring-sections: a
+        draft queued behind two others for 30 s, then ran its whole 60 s timeout past the search's end)."""
+        if request.deadline is None:
+            return request
+        return replace(request, timeout=max(1.0, min(request.timeout, request.deadline - time.time())))
+
     def _execute(self, request: RunRequest, workdir: Path) -> RunResult:
         with self._slots:
-            return self.execute(request, workdir)
+            return self.execute(self.started(request), workdir)
 
     def execute_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> list[RunResult]:
         """One result per fold, fold k run in ``workdir/fold<k>`` on input ``folds[k]``. This default runs them as

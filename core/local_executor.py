@@ -86,8 +86,8 @@ class LocalExecutor(Executor):
         a run never outlasts the time the search gave it."""
         names = [f"fold{k}" for k in range(len(folds))]
         dirs = [workdir / name for name in names]
-        timeout = request.timeout
         with self._slots, self._site(workdir) as site:
+            timeout = self.started(request).timeout
             for name in names:
                 (site / name / "tmp").mkdir(parents=True)
                 (site / name / SCRIPT_NAME).write_text(request.code)

@@ -98,7 +98,7 @@ class RayExecutor(Executor):
     def execute_folds(self, request: RunRequest, workdir: Path, folds: list[Path]) -> list[RunResult]:
         """All folds in one task, run on the worker as the local executor runs them (one process)."""
         with self._slots:
-            return self._dispatch(request, workdir, folds=len(folds))
+            return self._dispatch(self.started(request), workdir, folds=len(folds))
 
     def _reusable(self, request: RunRequest, key: str, workdir: Path) -> RunResult | None:
         """A run whose worker was lost or failed says nothing about its script: it is never served from the
