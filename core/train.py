@@ -88,7 +88,7 @@ def cmd_train(args) -> int:
     from rl.sft import train_sft
     from rl.traininglog import TrainingLog
 
-    state = processes()
+    state = accelerate_state()
     spec = load_spec(args)
     with state.main_process_first():  # the others load the dataset the main process saved
         splits = step_dataset(spec)
@@ -110,7 +110,7 @@ def cmd_train(args) -> int:
         else:
             with state.main_process_first():  # the others read the examples the main process ran and wrote
                 examples = (_sft_examples(spec, train, runner, sft_dir, args.train_yaml) if state.is_main_process
-                            else read_jsonl(sft_dir / SFT_EXAMPLES))
+                            else _read_examples(sft_dir / SFT_EXAMPLES))
             settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts", "max_states"))
             train_sft(base, examples, adapter, settings, callbacks=[TrainingLog(sft_dir)])
     if spec.rl.enabled:
@@ -240,7 +240,7 @@ def cmd_export(args) -> int:
 
 # --- stages ---------------------------------------------------------------------------------------------------
 
-def processes():
+def accelerate_state():
     """This process's accelerate state: one process, or one of ``accelerate launch``'s, joined to the others with
     a process group whose barriers wait up to WAIT_HOURS (the trainers reuse it)."""
     from datetime import timedelta
@@ -253,7 +253,8 @@ def processes():
     return PartialState(cpu=default_device() != "cuda", timeout=timedelta(hours=WAIT_HOURS))
 
 
-def read_jsonl(path: Path) -> list[dict]:
+def _read_examples(path: Path) -> list[dict]:
+    """The rows of an examples.jsonl (what _sft_examples wrote)."""
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
