@@ -66,7 +66,7 @@ def test_two_processes_train_sft_then_grpo_and_only_the_main_one_writes(recorded
     for stage in ("sft", "rl"):
         records = [json.loads(line) for line in (out / stage / "metrics.jsonl").read_text().splitlines()]
         assert [r["step"] for r in records if "loss" in r] == [1, 2]
-    assert done.stdout.count("adapter: ") == 1
+    assert done.stdout.count("use it in task.yaml") == 1
     # one run folder, shared by nobody: no second executor folder, no scratch or rank-named folder left behind
     assert sorted(p.name for p in out.iterdir()) == ["adapter", "dataset", "executor", "rl", "sft", "train.json"]
     written = [p for p in out.rglob("*") if "executor" not in p.relative_to(out).parts]  # (scripts write there)
