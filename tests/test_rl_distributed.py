@@ -36,6 +36,41 @@ def accelerate_config(path: Path) -> Path:
 
 
 @pytest.mark.slow
+def test_collect_runs_the_pipeline_s_scripts_on_a_ray_cluster(tmp_path):
+    pytest.importorskip("ray")
+    from core.ray_executor import NODE_FILE
+    from ray_cluster import start_cluster
+
+    task = write_task(tmp_path / "tasks" / "iris", "iris")
+    small = yaml.safe_load(task.read_text())
+    small["budget"].update(models=1, plans=1, outer_steps=1)  # one model, one refinement: a short run
+    task.write_text(yaml.safe_dump(small))
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({"name": "one", "budget": 90, "tasks": [str(task.parent)]}))
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump({
+        "output": "out", "data": {"stores": ["out/experience"]},
+        "collect": {"suite": "suite.yaml", "seeds": [0], "executor": {"name": "ray", "options": {"address": "auto"}}}}))
+
+    cluster = start_cluster(nodes=1, cpus=2)
+    try:
+        # RAY_TMPDIR: where `address: auto` finds the cluster this machine belongs to (ours keeps its files there)
+        done = subprocess.run([sys.executable, "-m", "core.train", "collect", str(path)], capture_output=True,
+                              text=True, cwd=ROOT, timeout=600, env={**os.environ, "RAY_TMPDIR": str(cluster.root)})
+    finally:
+        cluster.stop()
+
+    assert done.returncode == 0, done.stderr[-4000:]
+    run = tmp_path / "out" / "experience" / "iris-heuristic-s0" / "run"
+    assert (run / "run.json").is_file(), done.stdout[-2000:] + done.stderr[-4000:]
+    ran = [p.parent for p in (run / "runs").glob("*/result.json")]
+    assert ran and all((p / NODE_FILE).is_file() for p in ran)  # every script went through Ray
+
+    from rl.dataset import build_dataset
+
+    assert build_dataset([tmp_path / "out" / "experience"], eval_tasks=[])["train"]  # the experience RL trains on
+
+
+@pytest.mark.slow
 def test_two_processes_train_sft_then_grpo_and_only_the_main_one_writes(recorded_runs, tmp_path):
     spec = {"action_format": "structured", "output": "out", "seed": 0,
             "data": {"stores": [str(recorded_runs)], "eval_tasks": ["iris"]},
@@ -78,40 +113,6 @@ def test_two_processes_train_sft_then_grpo_and_only_the_main_one_writes(recorded
 
     model, _ = load_causal_lm(smollm2_dir(), adapter=out / "adapter", device="cpu")
     assert isinstance(model, PeftModel)
-
-
-@pytest.mark.slow
-def test_collect_runs_the_pipeline_s_scripts_on_a_ray_cluster(tmp_path):
-    pytest.importorskip("ray")
-    from core.ray_executor import NODE_FILE
-    from ray_cluster import start_cluster
-
-    task = write_task(tmp_path / "tasks" / "iris", "iris")
-    small = yaml.safe_load(task.read_text())
-    small["budget"].update(models=1, plans=1, outer_steps=1)  # one model, one refinement: a short run
-    task.write_text(yaml.safe_dump(small))
-    (tmp_path / "suite.yaml").write_text(yaml.safe_dump({"name": "one", "budget": 90, "tasks": [str(task.parent)]}))
-    path = tmp_path / "train.yaml"
-    path.write_text(yaml.safe_dump({
-        "output": "out", "data": {"stores": ["out/experience"]},
-        "collect": {"suite": "suite.yaml", "seeds": [0], "executor": {"name": "ray", "options": {"address": "auto"}}}}))
-
-    cluster = start_cluster(nodes=1, cpus=2)
-    try:
-        # RAY_TMPDIR: where `address: auto` finds the cluster this machine belongs to (ours keeps its files there)
-        done = subprocess.run([sys.executable, "-m", "core.train", "collect", str(path)], capture_output=True,
-                              text=True, cwd=ROOT, timeout=600, env={**os.environ, "RAY_TMPDIR": str(cluster.root)})
-    finally:
-        cluster.stop()
-
-    assert done.returncode == 0, done.stderr[-4000:]
-    run = tmp_path / "out" / "experience" / "iris-heuristic-s0" / "run"
-    ran = [p.parent for p in (run / "runs").glob("*/result.json")]
-    assert ran and all((p / NODE_FILE).is_file() for p in ran)  # every script went through Ray
-
-    from rl.dataset import build_dataset
-
-    assert build_dataset([tmp_path / "out" / "experience"], eval_tasks=[])["train"]  # the experience RL trains on
 
 
 def test_collect_executor_replaces_each_task_s_own_in_the_run_s_task_yaml(tmp_path):
