@@ -47,7 +47,8 @@ def collect(suite_path: str | Path, out: str | Path, *, policies: list[dict], se
                 if state == "unfinished":
                     args.append("--resume")
                 done = subprocess.run(args, capture_output=True, text=True)
-                if done.returncode not in (0, 1):  # 1: the run ended without a valid submission, still recorded
+                # 1 is also a run that ended without a valid submission: recorded, and finished all the same
+                if done.returncode not in (0, 1) or _state(folder) != "finished":
                     tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
                     raise UserError(f"collect: {folder.name}: the run failed ({tail}); see {folder / 'run.log'}")
     return folders
