@@ -23,6 +23,11 @@ from core.loading import installed_registry, make_executor
 
 COMMANDS = ("collect", "dataset", "evaluate", "export")
 ADAPTER_FILE = "adapter_config.json"
+SFT_EXAMPLES = "examples.jsonl"
+# How long the other processes of an ``accelerate launch`` wait at a barrier (torch.distributed's default: 30
+# minutes) while the main process runs scripts alone: expert actions or an on-policy round's pipeline runs take hours
+# at full scale. A process that fails ends the launch, so the others do not sit out the wait.
+WAIT_HOURS = 12
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +68,7 @@ def cmd_collect(args) -> int:
     out = spec.collect.out or spec.output / "experience"
     policies = [p.model_dump() for p in spec.collect.policies]
     folders = collect(spec.collect.suite, out, policies=policies, seeds=spec.collect.seeds,
-                      budget=spec.collect.budget, tasks=spec.collect.tasks)
+                      budget=spec.collect.budget, tasks=spec.collect.tasks, executor=_collect_executor(spec))
     print(f"{len(folders)} runs recorded under {out}")
     return 0
 
@@ -76,13 +81,17 @@ def cmd_dataset(args) -> int:
 
 
 def cmd_train(args) -> int:
+    """Dataset, SFT, GRPO (and on-policy rounds). Under ``accelerate launch`` every process runs this: the main one
+    builds what the others read (the dataset, the expert actions, the on-policy rounds' runs), runs every script
+    (only it has an executor) and writes every file; the others train on their share and wait for it."""
     from rl.dataset import sample_states
-    from rl.experts import expert_examples
     from rl.sft import train_sft
     from rl.traininglog import TrainingLog
 
+    state = accelerate_state()
     spec = load_spec(args)
-    splits = step_dataset(spec)
+    with state.main_process_first():  # the others load the dataset the main process saved
+        splits = step_dataset(spec)
     # one step per distinct prompt: steps recorded from one prompt differ only in the action taken, which SFT's
     # experts and GRPO's samples replace
     train = sample_states(splits["train"], spec.data.max_states or len(splits["train"]))
@@ -91,7 +100,7 @@ def cmd_train(args) -> int:
                         f"(`python -m core.train collect {args.train_yaml}`) or hold out fewer tasks")
     base = str(spec.base_model or smollm2_dir())
     fmt = spec.action_format
-    runner, executor = make_runner(spec)
+    runner, executor = make_runner(spec) if state.is_main_process else (None, None)
     adapter = None
     if spec.sft.enabled:
         sft_dir = spec.output / "sft"
@@ -99,22 +108,16 @@ def cmd_train(args) -> int:
         if (adapter / ADAPTER_FILE).is_file():
             logger.info(f"SFT: adapter already trained in {adapter}")
         else:
-            experts = _expert_policies(spec)
-            sft_states = train[:spec.sft.max_states]
-            examples = expert_examples(sft_states, runner, fmt, per_state=spec.sft.per_state,
-                                       pool=spec.sft.pool, policies=experts)
-            if not examples:
-                raise UserError(f"{args.train_yaml}: no expert action ran on the {len(sft_states)} training states; "
-                                f"see the run logs under {spec.output / 'executor'}")
-            sft_dir.mkdir(parents=True, exist_ok=True)
-            write_atomic(sft_dir / "examples.jsonl", "".join(json.dumps(e) + "\n" for e in examples))
-            logger.info(f"SFT: {len(examples)} expert actions from {len(sft_states)} states")
+            with state.main_process_first():  # the others read the examples the main process ran and wrote
+                examples = (_sft_examples(spec, train, runner, sft_dir, args.train_yaml) if state.is_main_process
+                            else _read_examples(sft_dir / SFT_EXAMPLES))
             settings = _seeded(spec.sft, spec.seed, extra=("enabled", "per_state", "pool", "experts", "max_states"))
             train_sft(base, examples, adapter, settings, callbacks=[TrainingLog(sft_dir)])
     if spec.rl.enabled:
         adapter = _grpo_stage(spec, base, adapter, train, runner, spec.output / "rl")
         for i in range(1, spec.rl.iterations):
-            splits = _on_policy_round(spec, base, adapter, splits, spec.output / f"iteration-{i}")
+            with state.main_process_first():  # the main process runs the round; the others load its dataset
+                splits = _on_policy_round(spec, base, adapter, splits, spec.output / f"iteration-{i}")
             train = sample_states(splits["train"], spec.data.max_states or len(splits["train"]))
             adapter = _grpo_stage(spec, base, adapter, train, runner, spec.output / f"iteration-{i}" / "rl")
     executor_close = getattr(executor, "close", None)
@@ -122,14 +125,32 @@ def cmd_train(args) -> int:
         executor_close()
     if adapter is None:
         raise UserError(f"{args.train_yaml}: sft.enabled and rl.enabled are both false; nothing to train")
+    if not state.is_main_process:
+        return 0
     final = _publish(adapter, spec.output / "adapter")
     write_atomic(spec.output / "train.json", json.dumps(
         {"base_model": base, "action_format": fmt, "adapter": str(final), "trained_from": str(adapter),
          "train_states": len(train), "eval_states": len(splits["eval"]),
-         "iterations": spec.rl.iterations if spec.rl.enabled else 0}, indent=2))
+         "iterations": spec.rl.iterations if spec.rl.enabled else 0, "processes": state.num_processes}, indent=2))
     print(f"adapter: {final}\nuse it in task.yaml:\n  policy: {{name: hf, options: {{model: {base}, adapter: {final}, "
           f"action_format: {fmt}}}}}")
     return 0
+
+
+def _sft_examples(spec, train: list, runner, sft_dir: Path, where: str) -> list[dict]:
+    """The expert actions that ran on SFT's states, written to ``sft_dir``/examples.jsonl."""
+    from rl.experts import expert_examples
+
+    sft_states = train[:spec.sft.max_states]
+    examples = expert_examples(sft_states, runner, spec.action_format, per_state=spec.sft.per_state,
+                               pool=spec.sft.pool, policies=_expert_policies(spec))
+    if not examples:
+        raise UserError(f"{where}: no expert action ran on the {len(sft_states)} training states; "
+                        f"see the run logs under {spec.output / 'executor'}")
+    sft_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(sft_dir / SFT_EXAMPLES, "".join(json.dumps(e) + "\n" for e in examples))
+    logger.info(f"SFT: {len(examples)} expert actions from {len(sft_states)} states")
+    return examples
 
 
 def _grpo_stage(spec, base: str, adapter: Path | None, train: list, runner, rl_dir: Path) -> Path:
@@ -169,7 +190,7 @@ def _on_policy_round(spec, base: str, adapter: Path, splits: dict, folder: Path)
                         f"an on-policy round runs the pipeline on them: point collect.suite at a suite that has them")
     logger.info(f"on-policy round {folder.name}: the pipeline with {adapter} on {len(tasks)} training tasks")
     collect(spec.collect.suite, folder / "experience", policies=[policy], seeds=spec.collect.seeds,
-            budget=spec.collect.budget, tasks=tasks, log=logger.info)
+            budget=spec.collect.budget, tasks=tasks, executor=_collect_executor(spec), log=logger.info)
     grown = extend_dataset(splits, [folder / "experience"])
     added = len(grown["train"]) - len(splits["train"])
     logger.info(f"on-policy round {folder.name}: {added} new training steps from the policy's own runs")
@@ -219,6 +240,24 @@ def cmd_export(args) -> int:
 
 # --- stages ---------------------------------------------------------------------------------------------------
 
+def accelerate_state():
+    """This process's accelerate state: one process, or one of ``accelerate launch``'s, joined to the others with
+    a process group whose barriers wait up to WAIT_HOURS (the trainers reuse it)."""
+    from datetime import timedelta
+
+    from accelerate import PartialState
+
+    from core.local_llm import default_device
+
+    # cpu: without it, processes launched on a machine without GPUs would each run alone instead of joining with gloo
+    return PartialState(cpu=default_device() != "cuda", timeout=timedelta(hours=WAIT_HOURS))
+
+
+def _read_examples(path: Path) -> list[dict]:
+    """The rows of an examples.jsonl (what _sft_examples wrote)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def load_spec(args):
     """train.yaml of the command line, checked (its data must exist)."""
     from rl.config import load_train_file
@@ -246,6 +285,11 @@ def make_runner(spec):
     executor = make_executor(registry, spec.executor.name, spec.executor.options, spec.output / "executor",
                              "train.yaml: executor")
     return StepRunner(executor, registry, spec.action_format, timeout=spec.timeout), executor
+
+
+def _collect_executor(spec) -> dict | None:
+    """collect.executor as a task.yaml entry, or None (each task's own)."""
+    return None if spec.collect.executor is None else spec.collect.executor.model_dump()
 
 
 def _expert_policies(spec) -> list:

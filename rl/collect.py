@@ -22,11 +22,12 @@ def run_folder(out: Path, task: str, policy: str, seed: int) -> Path:
 
 
 def collect(suite_path: str | Path, out: str | Path, *, policies: list[dict], seeds: list[int],
-            budget: float | None = None, tasks: list[str] | None = None,
+            budget: float | None = None, tasks: list[str] | None = None, executor: dict | None = None,
             log: Callable[[str], None] = print) -> list[Path]:
     """Run every (task, policy, seed) of the suite into ``out``; returns the run folders (each has a runs.sqlite).
 
-    ``policies``: task.yaml ``policy`` entries ({name, options}); ``budget``: seconds per run (default: the suite's).
+    ``policies``: task.yaml ``policy`` entries ({name, options}); ``budget``: seconds per run (default: the suite's);
+    ``executor``: a task.yaml ``executor`` entry every run uses (default: each task's own).
     """
     _, bench_tasks, _ = load_suite(suite_path, budget=budget, only=tasks)
     out = Path(out).resolve()
@@ -40,13 +41,14 @@ def collect(suite_path: str | Path, out: str | Path, *, policies: list[dict], se
                 if state == "finished":
                     log(f"collect: {folder.name}: already recorded")
                     continue
-                task_yaml = task_yaml_copy(bt.folder, folder, policy, seed)
+                task_yaml = task_yaml_copy(bt.folder, folder, policy, seed, executor)
                 log(f"collect: {folder.name}: running ({bt.budget:g} s budget)")
                 args = [sys.executable, "-m", "core.run", str(task_yaml), "--budget", str(bt.budget)]
                 if state == "unfinished":
                     args.append("--resume")
                 done = subprocess.run(args, capture_output=True, text=True)
-                if done.returncode not in (0, 1):  # 1: the run ended without a valid submission, still recorded
+                # 1 is also a run that ended without a valid submission: recorded, and finished all the same
+                if done.returncode not in (0, 1) or _state(folder) != "finished":
                     tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
                     raise UserError(f"collect: {folder.name}: the run failed ({tail}); see {folder / 'run.log'}")
     return folders
@@ -59,8 +61,9 @@ def _state(folder: Path) -> str:
     return "finished" if json.loads(run.read_text()).get("status") == "finished" else "unfinished"
 
 
-def task_yaml_copy(task_folder: Path, folder: Path, policy: dict, seed: int) -> Path:
-    """A copy of the task's task.yaml pointing at its data, with this collection's policy, seed and output."""
+def task_yaml_copy(task_folder: Path, folder: Path, policy: dict, seed: int, executor: dict | None = None) -> Path:
+    """A copy of the task's task.yaml pointing at its data, with this collection's policy, seed and output (and
+    executor, when given)."""
     raw = read_yaml_mapping(task_folder / "task.yaml", UserError, "a task.yaml")
     data = dict(raw.get("data") or {})
     if "dir" in data:
@@ -72,6 +75,8 @@ def task_yaml_copy(task_folder: Path, folder: Path, policy: dict, seed: int) -> 
     if isinstance(raw.get("goal_file"), str):
         raw["goal_file"] = str((task_folder / raw["goal_file"]).resolve())
     raw.update(data=data, seed=seed, policy=policy, output=str(folder / "run"))
+    if executor is not None:
+        raw["executor"] = executor
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "task.yaml"
     write_atomic(path, yaml.safe_dump(raw, sort_keys=False))

@@ -42,6 +42,8 @@ class CollectSection(_Strict):
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
     policies: list[PluginChoice] = Field(default_factory=lambda: [PluginChoice(name="heuristic")], min_length=1)
     tasks: list[str] | None = None
+    executor: PluginChoice | None = Field(None, description="where the runs' scripts run, e.g. {name: ray, options: "
+                                          "{address: auto}} (default: each task.yaml's own executor)")
 
 
 class SFTSection(SFTSettings):

@@ -119,37 +119,37 @@ def completion_text(completion) -> str:
 class StepReward:
     """trl reward function: runs every completion of a batch on its state (one ``runner.run`` call, so the scripts
     run in parallel) and appends one line per completion to ``rewards.jsonl``. With duration weighting on, keeps the
-    batch's ``duration_weights`` for the trainer to scale advantages with."""
+    batch's ``duration_weights`` for the trainer to scale advantages with.
+
+    Under ``accelerate launch`` each process scores its share of the batch, but only the main one runs scripts: it
+    gathers every process's completions, runs them all through its executor (one cache, one run folder, no two
+    processes running the same script) and logs them, then sends each process its rewards; the others' ``runner``
+    is None. ``processes``/``process``: the number of processes and this one's index."""
 
     __name__ = "step_reward"  # trl names the reward's metrics after it
 
-    def __init__(self, runner: StepRunner, log_path: Path, duration_weighting: bool = False, process: int = 0):
+    def __init__(self, runner: StepRunner | None, log_path: Path, duration_weighting: bool = False,
+                 process: int = 0, processes: int = 1):
         self.runner = runner
         self.log_path = log_path
         self.duration_weighting = duration_weighting
         self.process = process
+        self.processes = processes
         self.weights: list[float] | None = None
 
     def __call__(self, prompts, completions, step, trainer_state=None, log_metric=None, **_) -> list[float]:
-        parsed = {text: Step.model_validate_json(text) for text in set(step)}  # a state comes once per generation
-        steps = [parsed[text] for text in step]
-        texts = [completion_text(c) for c in completions]
-        started = time.monotonic()
-        results = self.runner.run(steps, texts)
-        wall = time.monotonic() - started
-        self.weights = duration_weights([r.seconds for r in results]) if self.duration_weighting else None
+        mine = [(text, completion_text(c)) for text, c in zip(step, completions)]
+        shares = _gathered(mine) if self.processes > 1 else [mine]
         global_step = (trainer_state.global_step if trainer_state is not None else 0) + 1
-        lines = []
-        for i, (s, text, r) in enumerate(zip(steps, texts, results)):
-            line = {"step": global_step, "process": self.process, "step_id": s.step_id, "task": s.task,
-                    "reward": r.reward, "status": r.status, "score": r.score, "prev_score": r.prev_score,
-                    "gain": r.gain, "seconds": r.seconds, "cached": r.cached, "stages": r.stages, "plan": r.plan,
-                    "message": r.message[-MESSAGE_CHARS:], "completion": text[:COMPLETION_CHARS]}
-            if self.weights is not None:
-                line["weight"] = round(self.weights[i], 4)
-            lines.append(json.dumps(line) + "\n")
-        with self.log_path.open("a") as f:
-            f.write("".join(lines))  # one append per batch: processes sharing the file do not interleave lines
+        started = time.monotonic()
+        scored = self._score(shares, global_step) if self.process == 0 else None
+        if self.processes > 1:
+            scored = _from_main(scored)
+        wall = time.monotonic() - started
+        results, weights = scored
+        first = sum(len(share) for share in shares[:self.process])
+        results = results[first:first + len(mine)]
+        self.weights = None if weights is None else weights[first:first + len(mine)]
         if log_metric is not None:
             log_metric("execution/wall_seconds", wall)
             log_metric("execution/action_seconds", statistics.fmean(r.seconds for r in results))
@@ -157,48 +157,91 @@ class StepReward:
                        / len(results))
         return [r.reward for r in results]
 
+    def _score(self, shares: list[list[tuple[str, str]]], global_step: int) -> tuple[list, list[float] | None]:
+        """(the results of every process's (state JSON, completion) pairs in order, their duration weights or
+        None), the pairs run and logged in one go."""
+        parsed = {text: Step.model_validate_json(text) for share in shares for text, _ in share}
+        pairs = [(process, parsed[text], completion) for process, share in enumerate(shares)
+                 for text, completion in share]
+        results = self.runner.run([s for _, s, _ in pairs], [c for _, _, c in pairs])
+        # over the whole generation batch, so the weights average to 1 across processes
+        weights = duration_weights([r.seconds for r in results]) if self.duration_weighting else None
+        lines = []
+        for i, ((process, s, text), r) in enumerate(zip(pairs, results)):
+            line = {"step": global_step, "process": process, "step_id": s.step_id, "task": s.task,
+                    "reward": r.reward, "status": r.status, "score": r.score, "prev_score": r.prev_score,
+                    "gain": r.gain, "seconds": r.seconds, "cached": r.cached, "stages": r.stages, "plan": r.plan,
+                    "message": r.message[-MESSAGE_CHARS:], "completion": text[:COMPLETION_CHARS]}
+            if weights is not None:
+                line["weight"] = round(weights[i], 4)
+            lines.append(json.dumps(line) + "\n")
+        with self.log_path.open("a") as f:
+            f.write("".join(lines))
+        return results, weights
 
-def train_grpo(base_model: str | Path, adapter: str | Path | None, steps: Sequence[Step], runner: StepRunner,
-               fmt: str, out_dir: str | Path, settings: GRPOSettings | None = None) -> Path:
+
+def _gathered(mine: list) -> list[list]:
+    """Every process's ``mine``, in process order, on every process."""
+    from accelerate.utils import gather_object
+
+    return gather_object([mine])
+
+
+def _from_main(value):
+    """The main process's ``value`` on every process."""
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+def train_grpo(base_model: str | Path, adapter: str | Path | None, steps: Sequence[Step],
+               runner: StepRunner | None, fmt: str, out_dir: str | Path, settings: GRPOSettings | None = None) -> Path:
     """Train a LoRA adapter on ``base_model`` with GRPO over the states ``steps`` and return its folder
     (``<out_dir>/adapter``, loadable by ``core.local_llm.load_causal_lm(base_model, adapter=...)``).
 
     ``adapter``: an SFT adapter to go on from (loaded trainable; the reference model is a frozen copy of it), or None
     for a fresh LoRA (the reference is the base model). The adapter is written into a temporary sibling folder and
-    renamed, so a killed run leaves the previous adapter or none, never half of one."""
+    renamed, so a killed run leaves the previous adapter or none, never half of one.
+
+    Under ``accelerate launch`` every process calls this; only the main one needs a ``runner`` (the others pass None:
+    it runs every process's reward scripts, see ``StepReward``) and only it writes into ``out_dir``."""
     import torch
     from accelerate import PartialState
 
-    if fmt != runner.fmt:
+    if runner is not None and fmt != runner.fmt:
         raise ValueError(f"the runner parses format {runner.fmt!r}, the prompts are asked in {fmt!r}")
     cuda = torch.cuda.is_available()
     settings = (settings or GRPOSettings()).for_device(cuda)
     out_dir = Path(out_dir)
-    state = PartialState()
+    state = PartialState(cpu=not cuda)  # on CPU, processes of `accelerate launch` join with gloo
     micro, accumulation = settings.batch_shape(state.num_processes)
     model, tokenizer = _policy(base_model, adapter, settings, cuda)
     dataset = _prompts(steps, fmt, tokenizer, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
     rewards_log = out_dir / REWARDS_FILE
-    if state.is_main_process:
+    if state.is_main_process:  # the one process that writes into out_dir (and runs the reward scripts)
+        out_dir.mkdir(parents=True, exist_ok=True)
         rewards_log.write_text("")
     state.wait_for_everyone()
-    reward_fn = StepReward(runner, rewards_log, settings.duration_weighting, state.process_index)
+    reward_fn = StepReward(runner, rewards_log, settings.duration_weighting, state.process_index,
+                           state.num_processes)
     trainer = _trainer_class(settings.duration_weighting)(
         model=model, reward_funcs=reward_fn, args=_config(settings, out_dir, micro, accumulation, cuda),
         train_dataset=dataset, processing_class=tokenizer, callbacks=[TrainingLog(out_dir, PLOT)],
         peft_config=None if adapter is not None else _lora(settings))
     logger.info(f"GRPO: {len(dataset)} states, {settings.max_steps} steps of {settings.prompts_per_step} states × "
                 f"{settings.num_generations} actions, on {'CUDA' if cuda else 'CPU'}"
-                f"{' with vLLM' if settings.use_vllm else ''}; log in {out_dir}")
+                f"{' with vLLM' if settings.use_vllm else ''}, {state.num_processes} process(es); log in {out_dir}")
     with _torch_threads(None if cuda else settings.cpu_threads):
         trainer.train()
     dest = out_dir / ADAPTER
+    # asked of every process: under DeepSpeed ZeRO-3 each holds a shard, and gathering them takes all of them
+    weights = trainer.accelerator.get_state_dict(trainer.model)
     if state.is_main_process:
-        _save_adapter(trainer.accelerator.unwrap_model(trainer.model), dest)
+        _save_adapter(trainer.accelerator.unwrap_model(trainer.model), weights, dest)
         (out_dir / "grpo.json").write_text(json.dumps(
             {"base_model": str(base_model), "start_adapter": None if adapter is None else str(adapter),
-             "format": fmt, "states": len(dataset), "settings": settings.model_dump()}, indent=2))
+             "format": fmt, "states": len(dataset), "processes": state.num_processes,
+             "settings": settings.model_dump()}, indent=2))
     state.wait_for_everyone()
     return dest
 
@@ -291,10 +334,11 @@ def _trainer_class(duration_weighting: bool):
     return DurationWeightedGRPOTrainer
 
 
-def _save_adapter(model, dest: Path) -> None:
-    """Only the trained adapter (trl adds a frozen ``ref`` copy beside it), written whole or not at all."""
+def _save_adapter(model, weights: dict, dest: Path) -> None:
+    """Only the trained adapter (trl adds a frozen ``ref`` copy beside it), from ``weights`` (the whole model's state
+    dict), written whole or not at all."""
     with folder_atomic(dest) as tmp:
-        model.save_pretrained(str(tmp), selected_adapters=["default"])
+        model.save_pretrained(str(tmp), state_dict=weights, selected_adapters=["default"])
 
 
 @contextmanager

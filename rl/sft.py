@@ -63,28 +63,40 @@ def train_sft(base_model: str | Path, examples: Sequence[dict], out_dir: str | P
     torch runs with ``settings.threads`` CPU threads meanwhile (restored after). With torch's default, one thread per
     core, a step on cores that other processes also use (the executor's scripts, other jobs) waits at every operation
     for a descheduled thread: on 2 busy shared cores, a 650-token SmolLM2 step took 42 s with 2 threads and 5-8 s
-    with 1."""
+    with 1.
+
+    Under ``accelerate launch`` every process calls this with the same examples (each trains on its share of them)
+    and only the main one writes: the adapter, and its scratch folder beside it (the others' are in the system's temp
+    folder)."""
     import torch
+    from accelerate import PartialState
 
     settings = settings or SFTSettings()
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / ADAPTER_FILE).is_file():
         raise SFTError(f"{out_dir}: exists and is not an adapter folder; choose another output folder")
+    state = PartialState(cpu=not _on_cuda())  # on CPU, processes of `accelerate launch` join with gloo
     model, tokenizer = load_causal_lm(base_model)
     rows = fitting_rows(examples, tokenizer, settings.max_length)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-train-", dir=out_dir.parent))
+    if state.is_main_process:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}-train-",
+                                 dir=out_dir.parent if state.is_main_process else None))
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     try:
         trainer = _trainer(model, tokenizer, rows, work, settings, callbacks)
         trainer.train()
-        with folder_atomic(out_dir) as adapter:
-            trainer.model.save_pretrained(adapter)
-            tokenizer.save_pretrained(adapter)
+        # asked of every process: under DeepSpeed ZeRO-3 each holds a shard, and gathering them takes all of them
+        weights = trainer.accelerator.get_state_dict(trainer.model)
+        if state.is_main_process:
+            with folder_atomic(out_dir) as adapter:
+                trainer.accelerator.unwrap_model(trainer.model).save_pretrained(adapter, state_dict=weights)
+                tokenizer.save_pretrained(adapter)
     finally:
         torch.set_num_threads(threads)
         shutil.rmtree(work, ignore_errors=True)
+    state.wait_for_everyone()  # no process goes on (e.g. to GRPO from this adapter) before it is there
     return out_dir
 
 
