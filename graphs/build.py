@@ -15,6 +15,7 @@ from core.errors import PluginError, TaskError
 from core.nodes import NodeSpec
 from core.registry import Registry
 from core.task import Task
+from graphs.evaluate import drafts_to_debug
 from graphs.progress import emit
 from graphs.state import RunState
 
@@ -157,14 +158,14 @@ def default_edges(context: Callable[[dict], Any] | None) -> dict[str, Edge]:
         return [Send("draft", {**run_keys(state), "card": card, "index": i})
                 for i, card in enumerate(state.get("cards", []))]
 
-    def after_drafts(state: dict) -> str:
-        if anytime(state):  # a draft the scheduler asked for was debugged in its own branch
-            return "schedule"
-        rc = context(state)
-        failed = [a for a in state.get("drafts", {}).values() if a.get("score") is None]
-        if failed and state.get("debug_round", 0) < rc.task.budget.debug_retries and rc.search_time_left() > 0:
-            return "debug"
-        return "merge"
+    def after_draft(state: dict) -> str:
+        # each draft branch routes on its own view of the state (the drafts of the branches still running are not
+        # in it): the first pass's branches all go to debug, which runs once they all ended and sees every draft;
+        # routing here on failures split the run in two (a failed draft's branch to debug, the others' to merge)
+        return "schedule" if anytime(state) else "debug"
+
+    def after_debug(state: dict) -> str:
+        return "debug" if drafts_to_debug(context(state), state) else "merge"
 
     def after_merge(state: dict) -> str:
         rc = context(state)
@@ -196,8 +197,8 @@ def default_edges(context: Callable[[dict], Any] | None) -> dict[str, Edge]:
 
     return {
         "retrieve": Edge("send", ("draft",), fan_out),
-        "draft": Edge("route", ("debug", "merge", "schedule"), after_drafts),
-        "debug": Edge("route", ("debug", "merge", "schedule"), after_drafts),
+        "draft": Edge("route", ("debug", "schedule"), after_draft),
+        "debug": Edge("route", ("debug", "merge"), after_debug),
         "merge": Edge("route", ("ablate", "ensemble"), after_merge),
         "ablate": Edge("fixed", ("target",)),
         "target": Edge("route", ("refine", "ensemble", "schedule"), after_target),

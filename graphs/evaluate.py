@@ -169,6 +169,14 @@ def debug_rounds(rc: RunContext, attempts: list[Attempt], *, fidelity: str = "se
     return attempts
 
 
+def drafts_to_debug(rc: RunContext, state: dict) -> list[str]:
+    """The keys of the first pass's failed drafts the debug node repairs next: none once its rounds or the search
+    time are spent."""
+    if state.get("debug_round", 0) >= rc.task.budget.debug_retries or rc.search_time_left() <= 0:
+        return []
+    return [k for k, a in state.get("drafts", {}).items() if a.get("score") is None and a.get("code")]
+
+
 def better(rc: RunContext, a: Attempt | None, b: Attempt | None) -> bool:
     """Whether attempt ``a`` beats ``b`` on the framework's score (a failed attempt never does)."""
     return rc.metric.better((a or {}).get("score"), (b or {}).get("score"))

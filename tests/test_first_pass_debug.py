@@ -1,0 +1,90 @@
+"""A first pass with a failed draft stays one run: the debug round repairs it once every draft has ended, and the
+nodes after it (merge, ensemble, schedule, check, submit) run once each, not once per draft branch."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+import yaml
+
+from core.hookspecs import hookimpl
+from core.loading import load_with_plugins
+from graphs.runner import run_task
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+FOREST = """import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.metrics import accuracy_score
+
+train = pd.read_csv("input/train.csv")
+valid = pd.read_csv("input/valid.csv")
+test = pd.read_csv("input/test.csv")
+sample = pd.read_csv("input/sample_submission.csv")
+id_col, target = sample.columns[0], sample.columns[1]
+features = [c for c in train.columns if c not in (id_col, target) and pd.api.types.is_numeric_dtype(train[c])]
+medians = train[features].median()
+X_train, X_valid, X_test = (f[features].fillna(medians) for f in (train, valid, test))
+model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, train[target])
+BUG
+pd.DataFrame({id_col: valid[id_col], target: model.predict(X_valid)}).to_csv("val_predictions.csv", index=False)
+pd.DataFrame({id_col: test[id_col], target: model.predict(X_test)}).to_csv("submission.csv", index=False)
+print(f"Final Validation Performance: {accuracy_score(valid[target], model.predict(X_valid))}")
+"""
+CRASH = "raise RuntimeError('this draft crashes after fitting')"
+
+
+class BrokenForestPolicy:
+    """A third party's policy whose random forest draft crashes, and whose debugger removes the crash; every other
+    card is the heuristic policy's."""
+
+    name = "broken-forest"
+
+    def write_initial(self, ctx, card):
+        return FOREST.replace("BUG", CRASH) if card.name == "random_forest" else None
+
+    def debug(self, ctx, code, error):
+        return code.replace(CRASH, "") if CRASH in code else None
+
+
+class BrokenForestPlugin:
+    @hookimpl
+    def register_policies(self, register):
+        register("broken-forest", lambda options, **kw: BrokenForestPolicy())
+
+
+@pytest.mark.slow
+def test_a_failed_draft_is_debugged_after_every_draft_ended_and_the_run_does_not_fork(tmp_path):
+    folder = tmp_path / "penguins"
+    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec.update(policy="broken-forest", output=str(tmp_path / "out"),
+                budget={**spec["budget"], "models": 3, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1,
+                        "debug_retries": 1, "total_seconds": 300},
+                strategy={"anytime": False}, executor={"name": "local", "options": {"workers": 3}})
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
+    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("broken-forest", BrokenForestPlugin())])
+    assert run_task(task, registry, show_progress=False) == 0
+
+    db = sqlite3.connect(task.output / "runs.sqlite")
+    rows = db.execute("SELECT node, plan, status, started_at, finished_at FROM attempts ORDER BY attempt_id").fetchall()
+    db.close()
+    drafts = [r for r in rows if r[0] == "draft"]
+    assert sorted(r[1] for r in drafts) == [f"initial solution: {card}" for card in ("lightgbm", "linear",
+                                                                                        "random_forest")], drafts
+    assert [r[2] for r in drafts if r[1].endswith("random_forest")] == ["error"]
+    debug = [r for r in rows if r[0] == "draft:debug"]
+    assert [r[2] for r in debug] == ["ok"], "the crashed draft was not repaired by the debugger"
+    # the debug round starts once the last draft ended, and the merge once the debug round ended
+    assert min(r[3] for r in debug) >= max(r[4] for r in drafts)
+    merges = [r for r in rows if r[0] == "merge"]
+    assert merges and min(r[3] for r in merges) >= max(r[4] for r in debug)
+
+    log = (task.output / "run.log").read_text()
+    for line in ("plugins.nodes.merge:", "plugins.nodes.check:", "plugins.nodes.submit:", "debug round 1:"):
+        assert log.count(line) == 1, f"{line!r} logged {log.count(line)} times:\n{log}"
+    assert "debug round 2" not in log  # one round allowed
