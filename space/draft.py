@@ -61,7 +61,8 @@ def starting_params(ctx: TaskContext, family: families.Family | None, params: di
     """``params`` with the family's settings for TF-IDF features overlaid when the preprocess block makes them."""
     if family is None or not family.sparse_params or not text.sparse_features(ctx, preprocess):
         return dict(params)
-    return {**params, **family.sparse_params.get(ctx.task_type, {})}
+    binary = ctx.task_type == "classification" and len(ctx.classes) <= 2 and "binary" in family.sparse_params
+    return {**params, **family.sparse_params.get("binary" if binary else ctx.task_type, {})}
 
 
 def family_member(ctx: TaskContext, family: families.Family, preprocess: PreprocessSpec | None) -> MemberSpec:

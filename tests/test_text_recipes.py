@@ -96,10 +96,10 @@ def docstring_frame() -> pd.DataFrame:
 
 
 def write_competition(folder: Path, frame: pd.DataFrame, *, target: str = "library", budget: dict | None = None,
-                      validation: dict | None = None) -> Path:
+                      validation: dict | None = None, metric: str | None = None) -> Path:
     """An MLE-bench folder (train.csv, test.csv, sample_submission.csv, description.md, the answers under private/)
     with its task.yaml; returns the task.yaml's path. The library is predicted as one probability column per
-    library (log loss); another target, a number, as itself (RMSE)."""
+    library (log loss); another target, a number, as itself (RMSE, unless ``metric`` says otherwise)."""
     folder.mkdir(parents=True)
     test, train = frame.iloc[:TEST_ROWS], frame.iloc[TEST_ROWS:]
     train.to_csv(folder / "train.csv", index=False)
@@ -113,7 +113,7 @@ def write_competition(folder: Path, frame: pd.DataFrame, *, target: str = "libra
         "packages. Predict the probability of each package for every text in test.csv; scored by multi-class log "
         "loss.\n" if target == "library" else f"# Docstrings\n\nPredict {target} from each docstring's text.\n")
     spec = {"name": folder.name, "goal_file": "description.md", "data": {"dir": "."},
-            "metric": "logloss" if target == "library" else "rmse",
+            "metric": metric or ("logloss" if target == "library" else "rmse"),
             "output": str(folder.parent / f"{folder.name}-out"), "seed": 0}
     if budget:
         spec["budget"] = budget
@@ -323,6 +323,20 @@ def test_a_text_regression_task_fits_tfidf_with_ridge_and_lightgbm(tmp_path, fra
     for run in run_many([(contract, code) for code in codes]):
         assert_contract_kept(contract, run)
         assert run.score < 0.7 * spread, (run.score, spread)
+
+
+def test_a_two_class_text_task_fits_logistic_regression_by_lbfgs(tmp_path, frame, policy):
+    """SAGA suits many classes; on two (and on each target of a multi-label task) L-BFGS is the fast solver."""
+    email = frame.assign(is_email=(frame["library"] == "email").astype(int)).drop(columns="library")
+    contract = prepared_contract(write_competition(tmp_path / "docs-email", email, target="is_email",
+                                                   metric="roc_auc", validation={"folds": 1, "selection": 0}))
+    assert contract.ctx.task_type == "classification" and len(contract.ctx.classes) == 2
+    code = policy.write_initial(contract.ctx, cards_for(contract.ctx)["linear"])
+    linear = specs_of(code)["model"].members[0]
+    assert (linear.params["solver"], linear.params["C"]) == ("lbfgs", 4.0) and not linear.scale
+    [run] = run_many([(contract, code)])
+    assert_contract_kept(contract, run)
+    assert run.score > 0.9, run.score  # ROC AUC of email docstrings against the other two libraries'
 
 
 # --- a mixed task ---------------------------------------------------------------------------------------------------
