@@ -92,6 +92,7 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         return None
     one_hot = family.one_hot if family else estimator.needs_scaling
     mode = text_mode(ctx, family)
+    boosted_on_text = mode == "tfidf" and family is not None and family.early_stopping
     preprocess = PreprocessSpec(
         impute="none" if estimator.handles_missing else "median",
         encoding="onehot" if one_hot else "ordinal",
@@ -99,6 +100,7 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         # a linear model added later needs no scaler of its own: one would centre the sparse matrix, and fail
         scaling="standard" if estimator.needs_scaling or mode == "tfidf" else "none",
         text=mode,
+        tfidf_features=text.TREE_FEATURES if boosted_on_text else PreprocessSpec().tfidf_features,
         splines=bool(family and family.name == "linear" and ctx.n_train < SMALL_DATA_ROWS and not ctx.images),
         images=images.draft_spec(ctx, path),
     )
@@ -106,9 +108,10 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
                          needs_scaling=estimator.needs_scaling, handles_missing=estimator.handles_missing)
     if not text.fits(ctx, member, preprocess):
         return None  # naive Bayes on anything but text alone: its inputs would include negative values
-    if preprocess.images is not None and not images.scripted(path):
+    if (preprocess.images is not None and not images.scripted(path)) or boosted_on_text:
         # hundreds of pixel columns and one tree per class each round: half the rounds at twice the rate keeps a
-        # search run of a ten-class image task inside its timeout (500 rounds took 43 s a fold on digits-images)
+        # search run of a ten-class image task inside its timeout (500 rounds took 43 s a fold on digits-images);
+        # on TF-IDF too (docstring-sections: LightGBM's AUC the same at 2.2x the speed, XGBoost's higher at 2.6x)
         faster = families.MOVES["faster_learning"].change(families.current_params(path, member.params), 1, ctx)
         member = member.model_copy(update={"params": {**member.params, **(faster or {})}})
     return ScriptSpec(title=card.name, load_data=LoadSpec(), preprocess=preprocess,

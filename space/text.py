@@ -10,6 +10,12 @@ from space.specs import MemberSpec, PreprocessSpec
 TEXT_TASKS = ("text", "mixed")  # modalities whose drafts start from TF-IDF features
 
 
+# Boosted trees split on few n-grams: the 1,000 most frequent of each kind did as well as 20,000 in less time
+# (docstring-sections, four targets, 3-fold CV: LightGBM AUC 0.6856 against 0.6794, XGBoost 0.6769 against 0.6639,
+# each in a third to a half of the time). Linear models and naive Bayes keep the full vocabulary.
+TREE_FEATURES = 1_000
+
+
 def has_text(ctx: TaskContext) -> bool:
     return any(c.dtype == "text" for c in ctx.columns)
 

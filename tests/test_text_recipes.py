@@ -211,6 +211,12 @@ def test_the_draft_of_a_text_task_is_tfidf_without_leakage_and_beats_the_uniform
         assert leakage_findings(code) == [], name
     linear = specs_of(drafts["linear"])["model"].members[0]
     assert linear.params["solver"] == "saga" and not linear.scale  # a scaler would centre the sparse matrix
+    # boosted trees split on few n-grams: a small vocabulary and fewer rounds at a higher rate
+    boosted = specs_of(drafts["lightgbm"])
+    assert (boosted["preprocess"].tfidf_features, specs_of(drafts["linear"])["preprocess"].tfidf_features) == \
+        (1_000, 20_000)
+    rounds = boosted["model"].members[0].params
+    assert rounds["n_estimators"] < 500 and rounds["learning_rate"] > 0.05, rounds
     # a model that needs dense input keeps today's hashed tokens
     assert specs_of(drafts["hist_gradient_boosting"])["preprocess"].text == "hash"
     runs = run_many([(docs, drafts[name]) for name in ("linear", "multinomial_nb")])
