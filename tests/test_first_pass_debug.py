@@ -3,18 +3,13 @@ nodes after it (merge, ensemble, schedule, check, submit) run once each, not onc
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
-from pathlib import Path
 
 import pytest
-import yaml
+from pipeline_runs import with_policy_plugin
 
 from core.hookspecs import hookimpl
-from core.loading import load_with_plugins
 from graphs.runner import run_task
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 FOREST = """import pandas as pd
@@ -59,15 +54,10 @@ class BrokenForestPlugin:
 
 @pytest.mark.slow
 def test_a_failed_draft_is_debugged_after_every_draft_ended_and_the_run_does_not_fork(tmp_path):
-    folder = tmp_path / "penguins"
-    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
-    spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec.update(policy="broken-forest", output=str(tmp_path / "out"),
-                budget={**spec["budget"], "models": 3, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1,
-                        "debug_retries": 1, "total_seconds": 300},
-                strategy={"anytime": False}, executor={"name": "local", "options": {"workers": 3}})
-    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
-    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("broken-forest", BrokenForestPlugin())])
+    task, registry = with_policy_plugin(
+        tmp_path, "penguins", "broken-forest", BrokenForestPlugin(),
+        {"models": 3, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1, "debug_retries": 1, "total_seconds": 300},
+        strategy={"anytime": False}, executor={"name": "local", "options": {"workers": 3}})
     assert run_task(task, registry, show_progress=False) == 0
 
     db = sqlite3.connect(task.output / "runs.sqlite")

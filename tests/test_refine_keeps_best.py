@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-from pathlib import Path
 
 import pytest
-import yaml
+from pipeline_runs import with_policy_plugin
 
 from core.hookspecs import hookimpl
-from core.loading import load_with_plugins
 from graphs.runner import run_task
-
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = '''# [block: imports]
 import pandas as pd
@@ -74,14 +69,10 @@ class TreePolicyPlugin:
 
 @pytest.mark.slow
 def test_the_best_refinement_is_kept_even_when_it_is_the_last_of_the_k_attempts(tmp_path):
-    folder = tmp_path / "penguins"
-    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
-    spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec.update(policy="tree", output=str(tmp_path / "out"),
-                budget={**spec["budget"], "models": 1, "plans": 3, "outer_steps": 1, "ensemble_rounds": 0,
-                        "total_seconds": 300}, strategy={"anytime": False})
-    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
-    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("tree", TreePolicyPlugin())])
+    task, registry = with_policy_plugin(
+        tmp_path, "penguins", "tree", TreePolicyPlugin(),
+        {"models": 1, "plans": 3, "outer_steps": 1, "ensemble_rounds": 0, "total_seconds": 300},
+        strategy={"anytime": False})
     assert run_task(task, registry, show_progress=False) == 0
     result = json.loads((task.output / "result.json").read_text())
     plans = result["plans"]
@@ -119,14 +110,10 @@ class ProsePolicyPlugin:
 
 @pytest.mark.slow
 def test_plans_nobody_can_implement_do_not_spend_the_slots_the_heuristic_plans_instead(tmp_path):
-    folder = tmp_path / "penguins"
-    shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
-    spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec.update(policy="prose", output=str(tmp_path / "out"),
-                budget={**spec["budget"], "models": 2, "plans": 2, "outer_steps": 1, "ensemble_rounds": 1,
-                        "total_seconds": 300}, strategy={"anytime": False})
-    (folder / "task.yaml").write_text(yaml.safe_dump(spec))
-    task, registry = load_with_plugins(folder / "task.yaml", extra_plugins=[("prose", ProsePolicyPlugin())])
+    task, registry = with_policy_plugin(
+        tmp_path, "penguins", "prose", ProsePolicyPlugin(),
+        {"models": 2, "plans": 2, "outer_steps": 1, "ensemble_rounds": 1, "total_seconds": 300},
+        strategy={"anytime": False})
     assert run_task(task, registry, show_progress=False) == 0
     result = json.loads((task.output / "result.json").read_text())
     ran = [p for p in result["plans"] if p["status"] == "ok"]
