@@ -32,17 +32,24 @@ def task_copy(tmp_path: Path, example: str, anytime: bool = False, workers: int 
     return folder / "task.yaml"
 
 
-def with_policy_plugin(tmp_path: Path, example: str, policy: str, plugin: object, budget: dict, **spec_items):
-    """(task, registry) of a copy of a bundled example run in this process by ``policy``, which the plugin object
-    registers, with the example's budget updated by ``budget`` and the other task.yaml items given."""
+def with_policy_plugin(tmp_path: Path, example: str, policy: object, budget: dict, **spec_items):
+    """(task, registry) of a copy of a bundled example run in this process by ``policy`` (an object with a ``name``),
+    which a plugin object registers as a third party's would, with the example's budget updated by ``budget`` and
+    the other task.yaml items given."""
+    from core.hookspecs import hookimpl
     from core.loading import load_with_plugins
+
+    class PolicyPlugin:
+        @hookimpl
+        def register_policies(self, register):
+            register(policy.name, lambda options, **kw: policy)
 
     folder = tmp_path / example
     shutil.copytree(EXAMPLES / example, folder, ignore=shutil.ignore_patterns("private"))
     spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec.update(policy=policy, output=str(tmp_path / "out"), budget={**spec["budget"], **budget}, **spec_items)
+    spec.update(policy=policy.name, output=str(tmp_path / "out"), budget={**spec["budget"], **budget}, **spec_items)
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
-    return load_with_plugins(folder / "task.yaml", extra_plugins=[(policy, plugin)])
+    return load_with_plugins(folder / "task.yaml", extra_plugins=[(policy.name, PolicyPlugin())])
 
 
 def core_run(*args: str, **kw) -> subprocess.CompletedProcess:

@@ -8,7 +8,6 @@ import sqlite3
 import pytest
 from pipeline_runs import with_policy_plugin
 
-from core.hookspecs import hookimpl
 from graphs.runner import run_task
 
 
@@ -46,16 +45,10 @@ class BrokenForestPolicy:
         return code.replace(CRASH, "") if CRASH in code else None
 
 
-class BrokenForestPlugin:
-    @hookimpl
-    def register_policies(self, register):
-        register("broken-forest", lambda options, **kw: BrokenForestPolicy())
-
-
 @pytest.mark.slow
 def test_a_failed_draft_is_debugged_after_every_draft_ended_and_the_run_does_not_fork(tmp_path):
     task, registry = with_policy_plugin(
-        tmp_path, "penguins", "broken-forest", BrokenForestPlugin(),
+        tmp_path, "penguins", BrokenForestPolicy(),
         {"models": 3, "plans": 1, "outer_steps": 1, "ensemble_rounds": 1, "debug_retries": 1, "total_seconds": 300},
         strategy={"anytime": False}, executor={"name": "local", "options": {"workers": 3}})
     assert run_task(task, registry, show_progress=False) == 0

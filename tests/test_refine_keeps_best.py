@@ -8,7 +8,6 @@ import re
 import pytest
 from pipeline_runs import with_policy_plugin
 
-from core.hookspecs import hookimpl
 from graphs.runner import run_task
 
 SCRIPT = '''# [block: imports]
@@ -61,16 +60,10 @@ class TreePolicy:
         return PLANS.get(plan) if block.kind == "model" else None
 
 
-class TreePolicyPlugin:
-    @hookimpl
-    def register_policies(self, register):
-        register("tree", lambda options, **kw: TreePolicy())
-
-
 @pytest.mark.slow
 def test_the_best_refinement_is_kept_even_when_it_is_the_last_of_the_k_attempts(tmp_path):
     task, registry = with_policy_plugin(
-        tmp_path, "penguins", "tree", TreePolicyPlugin(),
+        tmp_path, "penguins", TreePolicy(),
         {"models": 1, "plans": 3, "outer_steps": 1, "ensemble_rounds": 0, "total_seconds": 300},
         strategy={"anytime": False})
     assert run_task(task, registry, show_progress=False) == 0
@@ -102,16 +95,10 @@ class ProsePolicy:
         return None
 
 
-class ProsePolicyPlugin:
-    @hookimpl
-    def register_policies(self, register):
-        register("prose", lambda options, **kw: ProsePolicy())
-
-
 @pytest.mark.slow
 def test_plans_nobody_can_implement_do_not_spend_the_slots_the_heuristic_plans_instead(tmp_path):
     task, registry = with_policy_plugin(
-        tmp_path, "penguins", "prose", ProsePolicyPlugin(),
+        tmp_path, "penguins", ProsePolicy(),
         {"models": 2, "plans": 2, "outer_steps": 1, "ensemble_rounds": 1, "total_seconds": 300},
         strategy={"anytime": False})
     assert run_task(task, registry, show_progress=False) == 0
