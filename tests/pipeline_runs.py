@@ -32,6 +32,35 @@ def task_copy(tmp_path: Path, example: str, anytime: bool = False, workers: int 
     return folder / "task.yaml"
 
 
+# A hand-written script in blocks for a tabular classification folder (penguins): a one-split decision tree on
+# the numeric columns, for tests whose policy writes its own scripts
+TREE_SCRIPT = '''# [block: imports]
+import pandas as pd
+from sklearn.metrics import accuracy_score
+from sklearn.tree import DecisionTreeClassifier
+
+# [block: load_data]
+train = pd.read_csv("input/train.csv")
+valid = pd.read_csv("input/valid.csv")
+test = pd.read_csv("input/test.csv")
+sample = pd.read_csv("input/sample_submission.csv")
+id_col, target = sample.columns[0], sample.columns[1]
+features = [c for c in train.columns if c not in (id_col, target) and pd.api.types.is_numeric_dtype(train[c])]
+medians = train[features].median()
+X_train, X_valid, X_test = (f[features].fillna(medians) for f in (train, valid, test))
+
+# [block: model]
+model = DecisionTreeClassifier(max_depth=1, random_state=0)
+
+# [block: predict]
+model.fit(X_train, train[target])
+pred_valid = model.predict(X_valid)
+pd.DataFrame({id_col: valid[id_col], target: pred_valid}).to_csv("val_predictions.csv", index=False)
+pd.DataFrame({id_col: test[id_col], target: model.predict(X_test)}).to_csv("submission.csv", index=False)
+print(f"Final Validation Performance: {accuracy_score(valid[target], pred_valid)}")
+'''
+
+
 def with_policy_plugin(tmp_path: Path, example: str, policy: object, budget: dict, **spec_items):
     """(task, registry) of a copy of a bundled example run in this process by ``policy`` (an object with a ``name``),
     which a plugin object registers as a third party's would, with the example's budget updated by ``budget`` and

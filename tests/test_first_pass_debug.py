@@ -6,40 +6,23 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from pipeline_runs import with_policy_plugin
+from pipeline_runs import TREE_SCRIPT, with_policy_plugin
 
 from graphs.runner import run_task
 
-
-FOREST = """import pandas as pd
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.metrics import accuracy_score
-
-train = pd.read_csv("input/train.csv")
-valid = pd.read_csv("input/valid.csv")
-test = pd.read_csv("input/test.csv")
-sample = pd.read_csv("input/sample_submission.csv")
-id_col, target = sample.columns[0], sample.columns[1]
-features = [c for c in train.columns if c not in (id_col, target) and pd.api.types.is_numeric_dtype(train[c])]
-medians = train[features].median()
-X_train, X_valid, X_test = (f[features].fillna(medians) for f in (train, valid, test))
-model = RandomForestClassifier(n_estimators=50, random_state=0).fit(X_train, train[target])
-BUG
-pd.DataFrame({id_col: valid[id_col], target: model.predict(X_valid)}).to_csv("val_predictions.csv", index=False)
-pd.DataFrame({id_col: test[id_col], target: model.predict(X_test)}).to_csv("submission.csv", index=False)
-print(f"Final Validation Performance: {accuracy_score(valid[target], model.predict(X_valid))}")
-"""
-CRASH = "raise RuntimeError('this draft crashes after fitting')"
+CRASH = "raise RuntimeError('this draft crashes before it predicts')"
 
 
 class BrokenForestPolicy:
-    """A third party's policy whose random forest draft crashes, and whose debugger removes the crash; every other
-    card is the heuristic policy's."""
+    """A third party's policy whose random forest draft (its own decision tree script) crashes, and whose debugger
+    removes the crash; every other card is the heuristic policy's."""
 
     name = "broken-forest"
 
     def write_initial(self, ctx, card):
-        return FOREST.replace("BUG", CRASH) if card.name == "random_forest" else None
+        if card.name != "random_forest":
+            return None
+        return TREE_SCRIPT.replace("# [block: predict]", f"{CRASH}\n\n# [block: predict]")
 
     def debug(self, ctx, code, error):
         return code.replace(CRASH, "") if CRASH in code else None

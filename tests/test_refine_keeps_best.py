@@ -6,35 +6,10 @@ import json
 import re
 
 import pytest
+from pipeline_runs import TREE_SCRIPT as SCRIPT
 from pipeline_runs import with_policy_plugin
 
 from graphs.runner import run_task
-
-SCRIPT = '''# [block: imports]
-import pandas as pd
-from sklearn.metrics import accuracy_score
-from sklearn.tree import DecisionTreeClassifier
-
-# [block: load_data]
-train = pd.read_csv("input/train.csv")
-valid = pd.read_csv("input/valid.csv")
-test = pd.read_csv("input/test.csv")
-sample = pd.read_csv("input/sample_submission.csv")
-id_col, target = sample.columns[0], sample.columns[1]
-features = [c for c in train.columns if c not in (id_col, target) and pd.api.types.is_numeric_dtype(train[c])]
-medians = train[features].median()
-X_train, X_valid, X_test = (f[features].fillna(medians) for f in (train, valid, test))
-
-# [block: model]
-model = DecisionTreeClassifier(max_depth=1, random_state=0)
-
-# [block: predict]
-model.fit(X_train, train[target])
-pred_valid = model.predict(X_valid)
-pd.DataFrame({id_col: valid[id_col], target: pred_valid}).to_csv("val_predictions.csv", index=False)
-pd.DataFrame({id_col: test[id_col], target: model.predict(X_test)}).to_csv("submission.csv", index=False)
-print(f"Final Validation Performance: {accuracy_score(valid[target], pred_valid)}")
-'''
 
 # Only the last plan deepens the tree; the first two keep a single split, so only the K-th attempt can improve.
 PLANS = {
