@@ -15,7 +15,9 @@ def finalists(rc: RunContext, state: dict) -> list[dict]:
     pool = [state.get("best"), *(state.get("tracks") or {}).values(), *state.get("finalists", [])]
     for a in sorted((a for a in pool if a and a.get("score") is not None), key=lambda a: a["score"],
                     reverse=rc.metric.maximize):
-        key = (a.get("id"), a.get("code"))
+        # one script scored the same is one finalist, whichever attempts ran it (a side track that starts as the
+        # main one's draft repeats its refinements from the cache: political-information had each twice)
+        key = (a.get("code"), a["score"])
         if key not in seen:
             seen.add(key)
             out.append(a)

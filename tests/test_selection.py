@@ -74,3 +74,12 @@ def test_without_selection_rows_the_search_best_is_kept_and_the_report_says_why(
     lucky, steady = attempt(1, 0.99, None, "lucky"), attempt(2, 0.97, None, "steady")
     chosen, record = choose_final(rc, {"best": lucky, "tracks": {"svm": steady}})
     assert chosen is lucky and record["method"] == "search score" and "validation.selection" in record["why"]
+
+
+def test_a_script_two_tracks_reached_is_one_finalist_and_leaves_its_second_place_to_another(tmp_path):
+    rc = penguins_run(tmp_path)
+    head = attempt(1, 0.97, 0.95, "refine t1 k2")
+    again = {**head, "id": 7, "label": "refine t5 k2"}  # a side track that began as main's draft, from the cache
+    others = [attempt(10 + i, 0.9 - i / 100, 0.9) for i in range(4)]
+    short = finalists(rc, {"best": head, "tracks": {"main": head, "linear": again}, "finalists": others})
+    assert [a["label"] for a in short] == ["refine t1 k2", "a10", "a11", "a12", "a13"]
