@@ -167,7 +167,12 @@ def side_tracks(rc: RunContext, state: dict) -> dict[str, dict]:
     went to it (gaining 0.002 AUC), while default trees (0.66) were never regularised into a partner for a blend."""
     family = {c["name"]: c.get("family") for c in state.get("cards", [])}
     tracks = {MAIN: head_of(state) or {}, **(state.get("tracks") or {})}
-    taken = {family.get(label) for head in tracks.values() for label in str(head.get("label", "")).split(" + ")}
+    # a refined head is labelled by its step ("refine t1 k2 ..."): the main track's models are named by the merge
+    # it grew from (political-information: main was the linear draft, refined, and linear became a side track
+    # that repeated main's refinements)
+    labels = [str(head.get("label", "")) for head in tracks.values()]
+    labels += [s.get("label") or "" for s in state.get("stages", []) if s.get("stage") == "merged"]
+    taken = {family.get(name) for label in labels for name in label.split(" + ")}
     ranked = sorted((a for a in state.get("drafts", {}).values() if a.get("score") is not None),
                     key=lambda a: a["score"], reverse=rc.metric.maximize)
     new = {}

@@ -81,6 +81,11 @@ def test_the_best_first_pass_draft_of_each_family_the_main_track_lacks_becomes_a
     # and the svm draft failed
     assert tracks == {"catboost": drafts["2"]}
     assert side_tracks(rc, {**state, "tracks": {"main": main, **tracks}}) == {}
+    # a refined head is named by its step: its models are the ones of the merge it grew from
+    refined = {"id": 12, "label": "refine t1 k2 preprocess#0", "score": 0.73, "code": "# refined"}
+    grown = {**state, "tracks": {"main": refined}, "best": refined,
+             "stages": [{"stage": "merged", "label": "linear + random_forest", "attempt": 9}]}
+    assert side_tracks(rc, grown) == {"catboost": drafts["2"]}
 
 
 def test_a_merge_expected_to_outlast_the_search_time_left_is_not_started(tmp_path):
