@@ -110,8 +110,9 @@ def report_markdown(result: dict, ablation_tables: list[str] | None = None) -> s
                   + (f" ({selection['why']})." if selection.get("why") else
                      f"; the search's score {_fmt(selection['search_score'])}, on the selection rows "
                      f"{_fmt(selection['holdout'])} (optimism {_fmt(selection['optimism'])})."), "",
-                  "| finalist | search score | selection rows |", "|---|---|---|"]
-        lines += [f"| {c['label']} | {_fmt(c['score'])} | {_fmt(c['holdout'])} |" for c in selection["candidates"]]
+                  "| finalist | search score | selection rows | both, weighted by rows |", "|---|---|---|---|"]
+        lines += [f"| {c['label']} | {_fmt(c['score'])} | {_fmt(c['holdout'])} | {_fmt(c.get('pooled'))} |"
+                  for c in selection["candidates"]]
     checks = result["checks"]
     lines += ["", "## Checks", "", f"- leakage findings: {len(checks.get('leakage', []))}"]
     lines += [f"  - {f}" for f in checks.get("leakage", [])]

@@ -5,6 +5,7 @@ few finalists on the held-out rows, and the search's optimism is recorded."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from graphs.runner import open_run
@@ -54,16 +55,26 @@ def attempt(i, score, holdout, label=None):
     return {"id": i, "code": f"# {i}", "score": score, "holdout": holdout, "label": label or f"a{i}"}
 
 
-def test_the_finalist_best_on_the_selection_rows_is_chosen_and_the_optimism_recorded(tmp_path):
-    rc = penguins_run(tmp_path)  # accuracy: higher is better
+def test_the_finalist_best_on_all_the_rows_it_was_not_fitted_on_is_chosen_and_the_optimism_recorded(tmp_path):
+    rc = penguins_run(tmp_path)  # accuracy, higher is better; the search cross-validates 4x as many rows as are held
     lucky, steady = attempt(1, 0.99, 0.90, "lucky"), attempt(2, 0.97, 0.96, "steady")
     ensemble = attempt(3, 0.98, 0.95, "ensemble r2")
     state = {"best": lucky, "tracks": {"main": lucky, "svm": steady}, "finalists": [ensemble]}
     chosen, record = choose_final(rc, state)
-    assert chosen is steady and record["method"] == "selection rows"
-    assert record["search_best"] == "lucky" and record["chosen"] == "steady"
-    assert record["optimism"] == 0.97 - 0.96
+    n, held = record["rows"]["search"], record["rows"]["selection"]
+    assert (n, held) == (len(pd.read_csv(rc.data.truth)), len(pd.read_csv(rc.data.selection_truth)))
+    # the ensemble: second on both sets of rows, first on them together
+    assert chosen is ensemble and record["method"] == "search and selection rows"
+    assert [c["pooled"] for c in record["candidates"]] == pytest.approx(
+        [(s * n + h * held) / (n + held) for s, h in ((0.99, 0.90), (0.98, 0.95), (0.97, 0.96))])
+    assert record["search_best"] == "lucky" and record["chosen"] == "ensemble r2"
+    assert record["optimism"] == pytest.approx(0.98 - 0.95)
     assert [c["label"] for c in record["candidates"]] == ["lucky", "ensemble r2", "steady"]
+
+    # a finalist far behind on the search's rows is not chosen for a small lead on the few held-out ones
+    side = attempt(4, 0.93, 0.965, "side track")
+    chosen, _ = choose_final(rc, {"best": steady, "tracks": {"main": steady, "forest": side}})
+    assert chosen is steady
 
     many = {"best": lucky, "finalists": [attempt(10 + i, 0.5 + i / 100, 0.5) for i in range(10)]}
     assert len(finalists(rc, many)) == FINALISTS  # a short list: many candidates would flatter the choice again

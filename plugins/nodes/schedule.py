@@ -78,7 +78,7 @@ def _stop(rc, state: dict, reason: str, left: float, items: list) -> dict:
     said = {"budget": "budget spent", "exhausted": "nothing left to try", "first_pass": "strategy.anytime is off"}
     logger.info(f"schedule: search ends ({said[reason]}, {left:.0f}s of search time left)")
     chosen, record = choose_final(rc, state)
-    if record["method"] == "selection rows":
+    if record["method"] == "search and selection rows":
         logger.info(f"selection: {record['chosen']} (search {record['search_score']:.5g}, selection rows "
                     f"{record['holdout']:.5g}; the search's best was {record['search_best']})")
     update = {"work": None, "selection": record,
