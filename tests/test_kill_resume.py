@@ -44,9 +44,8 @@ def test_a_run_killed_at_every_node_in_turn_loses_no_finished_script_and_submits
         assert json.loads((out / "run.json").read_text())["status"] == "running"
         before = attempts(out)
 
-    # the submit node reruns a single chosen solution as one script (as here; since the selection rows choose, the
-    # search's ensemble seldom is): the kill lands while its first rerun runs, half a second after the check node
-    # before it logged its line
+    # the submit node reruns a chosen single solution as one script (as here): the kill lands while its first rerun
+    # runs, half a second after the check node before it logged its line
     kill_when(task, out, lambda _: logged(out, "plugins.nodes.check:"), settle=0.5, args=("--resume",))
     rows = attempts(out)[len(before):]
     assert "submit" not in {r["node"] for r in rows}, "the submit node's rerun finished before the kill"

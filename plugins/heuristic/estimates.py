@@ -18,18 +18,17 @@ def estimate(ctx: TaskContext, item: WorkItem, done: list[WorkOutcome]) -> Estim
     score = item.facts.get("head_score", item.facts.get("best_score", 1.0)) or 1.0
     unit = max(abs(score) * UNIT, 1e-9)
     prior = unit * PRIOR[item.kind]
+    history = sum(o.gain * _size(item) / _size(o.item) for o in same)
     if item.kind == "refine":
         if kind:  # what refinement gained anywhere in this run says more than the fixed prior
             prior = (prior + sum(o.gain for o in kind)) / (1 + len(kind))
         if not item.facts.get("is_best", True):
-            prior *= SIDE_TRACK
+            # a side track's gains lift its own head, not the best: worth it only through the ensemble (its prior
+            # and its history both cut, so a weak draft's climb does not draw all the time)
+            prior, history = prior * SIDE_TRACK, history * SIDE_TRACK
     elif item.kind == "draft":
         prior *= DRAFT_DECAY ** max(0, item.facts.get("drafts", 0) - 1)
-    gain = (prior + sum(o.gain * _size(item) / _size(o.item) for o in same)) / (1 + len(same))
-    if item.kind == "refine" and not item.facts.get("is_best", True):
-        # a side track's gains lift its own head, not the best: worth it only through the ensemble (the prior
-        # was cut above; its history is cut here, so a weak draft's climb does not draw all the time)
-        gain = (prior + SIDE_TRACK * sum(o.gain * _size(item) / _size(o.item) for o in same)) / (1 + len(same))
+    gain = (prior + history) / (1 + len(same))
     return Estimate(gain=gain, seconds=_seconds(item, same or kind))
 
 
