@@ -97,8 +97,9 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
         change("scaling", "robust", "Scale the numeric features by median and interquartile range, so outliers "
                "do not dominate the scale.", 0.45)
     if roles["categorical"]:
-        change("encoding", "onehot", "Encode categorical columns as one-hot codes (at most 20 per column) instead "
-               f"of {spec.encoding} codes.", 0.75 if one_hot_wanted else 0.4)
+        cap = "" if text.sparse_features(ctx, spec) else " (at most 20 per column)"  # TF-IDF's matrix: no cap
+        change("encoding", "onehot", f"Encode categorical columns as one-hot codes{cap} instead of {spec.encoding} "
+               "codes.", 0.75 if one_hot_wanted else 0.4)
         change("encoding", "target", "Encode categorical columns by their cross-fitted mean target (fitted on the "
                "training rows with 5 folds), which carries the signal of high-cardinality columns.", 0.55)
         change("encoding", "count", "Encode categorical columns by how often each category occurs in the "

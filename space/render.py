@@ -482,6 +482,9 @@ numeric += [f"{column}_missing" for column in gappy]
 _ENCODERS = {
     "ordinal": 'OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1)',
     "onehot": 'OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=20, sparse_output=False)',
+    # Beside TF-IDF the matrix is sparse anyway, so every category keeps its own column: the cap cost
+    # docstring-sections' linear draft 0.014 AUC (3 search folds, 0.6936 against 0.7074; `module` has 55 values).
+    "onehot_sparse": 'OneHotEncoder(handle_unknown="ignore")',
     "target": "target_encoder()",
     "count": "None",
 }
@@ -518,11 +521,13 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
                 "# those with more than 10 distinct training values: smooth curved effects for linear models.",
                 "smooth = [c for c in numeric if X_train[c].nunique() > 10]", ""]
     has_categorical = bool(column_roles(ctx)["categorical"])
+    sparse = text.sparse_features(ctx, spec)
+    encoding = "onehot_sparse" if sparse and spec.encoding == "onehot" else spec.encoding
     if has_categorical and spec.encoding == "target":
         out += _TARGET_ENCODER.strip("\n").splitlines() + [""]
     out += [
         f"# Numeric: {_describe_numeric(spec)}."
-        + (f" Categorical: {_describe_encoding(spec.encoding)}." if has_categorical else ""),
+        + (f" Categorical: {_describe_encoding(encoding)}." if has_categorical else ""),
         "parts = []",
         "if numeric:",
         f'    parts.append(("numeric", {numeric}, numeric))',
@@ -532,8 +537,8 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
                 f'    parts.append(("splines", make_pipeline({fill}, SplineTransformer(n_knots=3, degree=3, '
                 'knots="quantile", extrapolation="linear", include_bias=False)), smooth))']
     if has_categorical and spec.encoding != "count":
-        out += ["if categorical:", f'    parts.append(("categorical", {_ENCODERS[spec.encoding]}, categorical))']
-    if text.sparse_features(ctx, spec):
+        out += ["if categorical:", f'    parts.append(("categorical", {_ENCODERS[encoding]}, categorical))']
+    if sparse:
         return out + text.TFIDF_PARTS + text.SPARSE_OUTPUT
     out += [
         'preprocessor = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)',
@@ -564,6 +569,7 @@ def _describe_numeric(spec: PreprocessSpec) -> str:
 
 def _describe_encoding(encoding: str) -> str:
     return {"ordinal": "ordinal codes (unseen: -1)", "onehot": "one-hot codes (at most 20 per column)",
+            "onehot_sparse": "one-hot codes, sparse (unseen: all zeros)",
             "target": "cross-fitted target means", "count": "training-row counts"}[encoding]
 
 
