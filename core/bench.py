@@ -702,7 +702,7 @@ def seeds_markdown(reports: list[dict]) -> str:
             by_task.setdefault(row["task"], []).append(row)
     lines = [f"# Benchmark over seeds: {reports[0]['suite']}", "",
              f"Test scores, mean ± standard deviation over {len(reports)} seeds "
-             f"({', '.join(str(r.get('seed')) for r in reports)}); the last column counts the seeds in which the "
+             f"({', '.join(str(r['tasks'][0]['seed']) if r['tasks'] else '?' for r in reports)}); the last column counts the seeds in which the "
              f"agent was at least as good as the best baseline run with the same seed.", "",
              "| task | metric | agent | " + " | ".join(names) + " | agent ≥ best baseline |",
              "|---|---|---|" + "---|" * len(names) + "---|"]

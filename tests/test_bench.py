@@ -458,7 +458,7 @@ def test_a_benchmark_over_seeds_reports_each_score_with_its_spread_and_the_seeds
     def report(seed, agent, flaml, autogluon):
         row = {"task": "wilms-relapse", "metric": "roc_auc", "direction": "maximize", "seed": seed,
                "agent": {"score": agent}, "baselines": {"flaml": {"score": flaml}, "autogluon": {"score": autogluon}}}
-        return {"suite": "mlestar-bench", "seed": seed, "baselines": ["flaml", "autogluon"], "tasks": [row]}
+        return {"suite": "mlestar-bench", "baselines": ["flaml", "autogluon"], "tasks": [row]}  # run_suite's shape
 
     md = seeds_markdown([report(0, 0.71, 0.70, 0.72), report(1, 0.73, 0.71, 0.70), report(2, 0.72, 0.72, None)])
 
