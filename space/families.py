@@ -66,7 +66,9 @@ FAMILIES: tuple[Family, ...] = (
            search=(("n_estimators", ("int", 100, 1500, True)), _BOOSTING_RATE, ("max_depth", ("int", 3, 10, False)),
                    ("min_child_weight", ("float", 0.5, 20.0, True)), ("subsample", ("float", 0.5, 1.0, False)),
                    ("colsample_bytree", ("float", 0.4, 1.0, False)), ("reg_lambda", ("float", 1e-3, 10.0, True))),
-           sparse_ok=True),
+           # TF-IDF weights in 32 bins, not 256: docstring-sections' draft took half the time (3 search folds, 23.6 s
+           # against 49.5 s) at the same AUC (0.6602 against 0.6545; 16 bins: 0.6567 in 16.6 s)
+           sparse_ok=True, sparse_params={"classification": {"max_bin": 32}, "regression": {"max_bin": 32}}),
     Family("catboost", "CatBoost", "catboost.CatBoostClassifier", "catboost.CatBoostRegressor",
            {"iterations": 800, "learning_rate": 0.08, "depth": 6, "l2_leaf_reg": 3.0, "logging_level": "Silent",
             "allow_writing_files": False},
