@@ -700,9 +700,10 @@ def seeds_markdown(reports: list[dict]) -> str:
     for report in reports:
         for row in report["tasks"]:
             by_task.setdefault(row["task"], []).append(row)
+    seeds = ", ".join(str(r["tasks"][0]["seed"]) if r["tasks"] else "?" for r in reports)  # each row has its run's
     lines = [f"# Benchmark over seeds: {reports[0]['suite']}", "",
              f"Test scores, mean ± standard deviation over {len(reports)} seeds "
-             f"({', '.join(str(r['tasks'][0]['seed']) if r['tasks'] else '?' for r in reports)}); the last column counts the seeds in which the "
+             f"({seeds}); the last column counts the seeds in which the "
              f"agent was at least as good as the best baseline run with the same seed.", "",
              "| task | metric | agent | " + " | ".join(names) + " | agent ≥ best baseline |",
              "|---|---|---|" + "---|" * len(names) + "---|"]

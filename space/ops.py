@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from core.policy import BlockInfo, PlanRecord, TaskContext
 from space import families, images, text
 from space.draft import family_member, starting_params
-from space.render import block_spec, column_roles, rendered, specs_of
+from space.render import block_spec, column_roles, describe_encoding, encoder_key, rendered, specs_of
 from space.specs import ModelSpec, PreprocessSpec, TrainSpec, TuneSpec
 
 # Every op name apply_op knows (an action format that validates op names should take them from here).
@@ -97,9 +97,9 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
         change("scaling", "robust", "Scale the numeric features by median and interquartile range, so outliers "
                "do not dominate the scale.", 0.45)
     if roles["categorical"]:
-        cap = "" if text.sparse_features(ctx, spec) else " (at most 20 per column)"  # TF-IDF's matrix: no cap
-        change("encoding", "onehot", f"Encode categorical columns as one-hot codes{cap} instead of {spec.encoding} "
-               "codes.", 0.75 if one_hot_wanted else 0.4)
+        one_hot = describe_encoding(encoder_key(ctx, spec, "onehot"))
+        change("encoding", "onehot", f"Encode categorical columns as {one_hot} instead of {spec.encoding} codes.",
+               0.75 if one_hot_wanted else 0.4)
         change("encoding", "target", "Encode categorical columns by their cross-fitted mean target (fitted on the "
                "training rows with 5 folds), which carries the signal of high-cardinality columns.", 0.55)
         change("encoding", "count", "Encode categorical columns by how often each category occurs in the "

@@ -522,12 +522,12 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
                 "smooth = [c for c in numeric if X_train[c].nunique() > 10]", ""]
     has_categorical = bool(column_roles(ctx)["categorical"])
     sparse = text.sparse_features(ctx, spec)
-    encoding = "onehot_sparse" if sparse and spec.encoding == "onehot" else spec.encoding
+    encoding = encoder_key(ctx, spec, spec.encoding)
     if has_categorical and spec.encoding == "target":
         out += _TARGET_ENCODER.strip("\n").splitlines() + [""]
     out += [
         f"# Numeric: {_describe_numeric(spec)}."
-        + (f" Categorical: {_describe_encoding(encoding)}." if has_categorical else ""),
+        + (f" Categorical: {describe_encoding(encoding)}." if has_categorical else ""),
         "parts = []",
         "if numeric:",
         f'    parts.append(("numeric", {numeric}, numeric))',
@@ -567,7 +567,12 @@ def _describe_numeric(spec: PreprocessSpec) -> str:
     return ", ".join(parts)
 
 
-def _describe_encoding(encoding: str) -> str:
+def encoder_key(ctx: TaskContext, spec: PreprocessSpec, encoding: str) -> str:
+    """The ``_ENCODERS`` entry ``encoding`` renders as beside ``spec``'s features: one-hot is uncapped beside TF-IDF."""
+    return "onehot_sparse" if encoding == "onehot" and text.sparse_features(ctx, spec) else encoding
+
+
+def describe_encoding(encoding: str) -> str:
     return {"ordinal": "ordinal codes (unseen: -1)", "onehot": "one-hot codes (at most 20 per column)",
             "onehot_sparse": "one-hot codes, sparse (unseen: all zeros)",
             "target": "cross-fitted target means", "count": "training-row counts"}[encoding]
