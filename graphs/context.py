@@ -88,10 +88,14 @@ class RunContext:
     def reserve(self) -> float:
         """Seconds kept back for the final full-data run and the submission: a fixed share until the scheduler has
         estimated that run from the chosen solution's own seconds, then that estimate plus a half and a margin."""
+        return self.reserve_for(self.final_seconds)
+
+    def reserve_for(self, final_seconds: float | None) -> float:
+        """The reserve a final rerun expected to take ``final_seconds`` needs (None: not estimated yet)."""
         fixed = min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * self.task.budget.total_seconds))
-        if self.final_seconds is None:
+        if final_seconds is None:
             return fixed
-        return max(5.0, min(fixed, 1.5 * self.final_seconds + 3.0))
+        return max(5.0, min(fixed, 1.5 * final_seconds + 3.0))
 
     def search_time_left(self) -> float:
         return self.clock.left() - self.reserve()

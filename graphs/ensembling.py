@@ -3,6 +3,7 @@ script that reruns the members and combines them."""
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import shutil
@@ -10,6 +11,19 @@ from pathlib import Path
 
 from core.files import folder_atomic
 from core.folds import FOLDS_DIR, merge_predictions
+
+
+def members_for(rc, state: dict) -> list[dict]:
+    """The best distinct solutions (by code), best first, at most ``strategy.ensemble_size``."""
+    seen, out = set(), []
+    pool = [a for a in [state.get("best"), *state.get("pool", [])] if a and a.get("score") is not None]
+    for a in sorted(pool, key=lambda a: a["score"], reverse=rc.metric.maximize):
+        h = hashlib.sha256(a["code"].encode()).hexdigest()
+        if h not in seen and not a.get("members"):
+            seen.add(h)
+            out.append(a)
+    return out[: rc.task.strategy.ensemble_size]
+
 
 def candidate_names(members: list[dict]) -> list[str]:
     return [f"c{i}" for i in range(len(members))]

@@ -10,6 +10,7 @@ from ablation import split_blocks
 from ablation.summary import NOT_REFINED
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.context import RunContext
+from graphs.ensembling import members_for
 from graphs.selection import choose_final
 
 MAIN = "main"
@@ -123,12 +124,14 @@ def outcomes(state: dict, extra: dict | None = None) -> list[WorkOutcome]:
     return [WorkOutcome(item=WorkItem.model_validate(e["item"]), gain=e["gain"], seconds=e["seconds"]) for e in log]
 
 
-def choose(items: list[WorkItem], estimates: list[Estimate], time_left: float) -> tuple[WorkItem, Estimate] | None:
-    """The item with the most expected gain per second among those expected to fit in ``time_left``; ties go to
-    the earlier item. None when nothing fits or nothing is expected to gain."""
+def choose(items: list[WorkItem], estimates: list[Estimate], time_left: float,
+           growth: list[float] | None = None) -> tuple[WorkItem, Estimate] | None:
+    """The item with the most expected gain per second among those expected to fit in ``time_left`` (with what each
+    may add to the final rerun's reserve, ``growth``); ties go to the earlier item. None when nothing fits or nothing
+    is expected to gain."""
     best, best_rate = None, 0.0
-    for item, est in zip(items, estimates):
-        if est.seconds > time_left or est.gain <= 0:
+    for i, (item, est) in enumerate(zip(items, estimates)):
+        if est.seconds + (growth[i] if growth else 0.0) > time_left or est.gain <= 0:
             continue
         rate = est.gain / max(est.seconds, 0.1)
         if best is None or rate > best_rate:
@@ -229,3 +232,21 @@ def rerun_seconds(rc: RunContext, attempt: dict) -> float | None:
     if not members:
         return alone(attempt)
     return sum(alone(m) for m in members) / max(1, rc.workers) + attempt["seconds"]
+
+
+def reserve_growth(rc: RunContext, state: dict, item: WorkItem, est: Estimate) -> float:
+    """Search seconds the final rerun's reserve would grow by if the item's result became the final choice: its
+    solution's rerun (a refined head's like the head's, a draft's from its expected seconds, an ensemble's from the
+    members it would combine) against the reserve kept now. wilms-relapse ran an ensemble (1 s expected) with 3 s
+    of search left; it became the choice, its five members' rerun needed 13 s more, and the run ended 7 s past its
+    budget."""
+    best = head_of(state) or {}
+    if item.kind == "refine":
+        solution = (_tracks(state).get(item.track) or best)
+    elif item.kind == "draft":
+        solution = {"seconds": est.seconds, "folds": best.get("folds"), "startup": best.get("startup")}
+    else:
+        rounds = max(1, int(item.facts.get("rounds", 1)))
+        solution = {"members": members_for(rc, state), "seconds": est.seconds / rounds}
+    seconds = rerun_seconds(rc, solution)
+    return 0.0 if seconds is None else max(0.0, rc.reserve_for(seconds) - rc.reserve())

@@ -6,17 +6,21 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
 from core.policy import Estimate, WorkItem, WorkOutcome
+from graphs.ensembling import members_for
+from graphs.evaluate import Job, evaluate
 from graphs.runner import open_run
-from graphs.worklist import (blocks_left, candidates, choose, final_estimate, rerun_seconds, side_tracks, smaller,
-                             stale_key)
+from graphs.worklist import (blocks_left, candidates, choose, final_estimate, rerun_seconds, reserve_growth,
+                             side_tracks, smaller, stale_key)
 from plugins.heuristic.policy import HeuristicPolicy
 from plugins.nodes.merge import make_merge
+from plugins.nodes.submit import make_submit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -166,3 +170,45 @@ def test_the_reserve_for_the_final_rerun_follows_the_solution_the_final_choice_p
     # a member's start-up is paid once per rerun, its fit scaled from one fold's rows to every labelled row
     rows = (rc.ctx.n_train + rc.ctx.n_valid) / (min(rc.ctx.n_train, rc.task.budget.search_rows) * 2 / 3)
     assert rerun_seconds(rc, members[0]) == pytest.approx(1.5 + rows * (4.0 - 1.5) / 3)
+
+
+def test_an_item_whose_result_would_outgrow_the_final_reruns_reserve_is_not_started_in_the_last_seconds(tmp_path):
+    # wilms-relapse in the bench: with 3 s of search left an ensemble (1 s expected) ran, became the final choice,
+    # and its five members' full-data rerun took the run 7 s past its budget
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    single = {"id": 1, "code": "a", "score": 0.99, "seconds": 2.0, "folds": 3, "startup": 1.2}
+    members = [{"id": i, "code": str(i), "score": 0.97, "seconds": 12.0, "folds": 3, "startup": 1.5}
+               for i in range(2, 7)]
+    state = {"best": single, "pool": members}
+    rc.final_seconds = final_estimate(rc, state)
+    ensemble, refine = WorkItem(kind="ensemble", facts={"rounds": 1}), WorkItem(kind="refine", track="main")
+    quick = Estimate(gain=0.01, seconds=1.0)
+
+    grows = reserve_growth(rc, state, ensemble, quick)
+    same = reserve_growth(rc, state, refine, quick)  # the refined best reruns like the best
+    ensemble_rerun = rerun_seconds(rc, {"members": members_for(rc, state), "seconds": 1.0})
+
+    assert same == 0.0
+    assert grows == pytest.approx(rc.reserve_for(ensemble_rerun) - rc.reserve()) and grows > 5
+    assert choose([ensemble], [quick], time_left=3.0) is not None  # what the scheduler did before
+    assert choose([ensemble], [quick], time_left=3.0, growth=[grows]) is None
+    assert choose([ensemble], [quick], time_left=1.0 + grows, growth=[grows]) == (ensemble, quick)
+
+
+def test_submit_skips_a_full_data_rerun_that_cannot_end_in_time_and_submits_the_search_stage_run(tmp_path):
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    [card] = rc.search.search(rc.ctx.card_query(), limit=1)
+    [run] = evaluate(rc, [Job(rc.fallback.write_initial(rc.ctx, card), "draft", card.name, "default")])
+    assert run["score"] is not None
+    # the search-stage run seems to have taken longer than the whole budget: its rerun on every row cannot end in time
+    slow = {**run, "seconds": 10.0 * rc.task.budget.total_seconds, "startup": 0.0}
+    assert rerun_seconds(rc, slow) > rc.clock.left() + 0.05 * rc.task.budget.total_seconds
+
+    started = time.time()
+    final = make_submit(rc)({"best": slow})["final"]
+
+    assert time.time() - started < 5  # nothing was run
+    assert final["status"] == "ok" and final["fidelity"] == "search" and final["attempt"] == run["id"]
+    assert (rc.task.output / "submission.csv").read_text() == (Path(run["workdir"]) / "submission.csv").read_text()
+    nodes = [r["node"] for r in rc.store.attempts(rc.run_id)]
+    assert "submit" not in nodes

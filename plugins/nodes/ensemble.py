@@ -1,27 +1,13 @@
 """The ensemble node: R rounds of ensembling plans over the best distinct solutions' stored predictions."""
 
-import hashlib
-
 from loguru import logger
 
 from core.hookspecs import hookimpl
 from core.nodes import NodeSpec
 from core.policy import CandidateInfo, PlanRecord
-from graphs.ensembling import candidate_names, ensemble_input
+from graphs.ensembling import candidate_names, ensemble_input, members_for
 from graphs.evaluate import Job, ask, best_of, better, evaluate
 from graphs.worklist import ensemble_members, work_size
-
-
-def members_for(rc, state: dict) -> list[dict]:
-    """The best distinct solutions (by code), best first, at most ``strategy.ensemble_size``."""
-    seen, out = set(), []
-    pool = [a for a in [state.get("best"), *state.get("pool", [])] if a and a.get("score") is not None]
-    for a in sorted(pool, key=lambda a: a["score"], reverse=rc.metric.maximize):
-        h = hashlib.sha256(a["code"].encode()).hexdigest()
-        if h not in seen and not a.get("members"):
-            seen.add(h)
-            out.append(a)
-    return out[: rc.task.strategy.ensemble_size]
 
 
 def make_ensemble(rc):

@@ -18,6 +18,7 @@ from graphs.worklist import (
     more_cards,
     side_tracks,
     outcomes,
+    reserve_growth,
     smaller,
 )
 
@@ -55,9 +56,10 @@ def make_schedule(rc):
             if small is not None:
                 items.append(small)
                 estimates.append(ask(rc, "estimate", small, done) or Estimate(gain=0, seconds=0))
-        picked = choose(items, estimates, left)
+        growth = [reserve_growth(rc, now, item, est) for item, est in zip(items, estimates)]
+        picked = choose(items, estimates, left, growth)
         if picked is None:
-            fits = [e for e in estimates if e.seconds <= left]
+            fits = [e for e, g in zip(estimates, growth) if e.seconds + g <= left]
             reason = "budget" if left <= 1 or (items and not fits) else "exhausted"
             return {**update, **_stop(rc, now, reason, left, items)}
         item, est = picked

@@ -13,6 +13,7 @@ from core.files import copy_atomic, write_atomic
 from core.submission import submission_problems
 from graphs.evaluate import Job, evaluate
 from graphs.ensembling import ensemble_input, standalone_ensemble
+from graphs.worklist import rerun_seconds
 
 
 def make_submit(rc):
@@ -23,9 +24,16 @@ def make_submit(rc):
             return {"final": _baseline(rc)}
         # the budget holds: the rerun gets what is left (and a small grace), never a whole run_timeout past the
         # end; when it is cut, the search-stage run is submitted instead
-        timeout = max(10.0, rc.clock.left() + 0.05 * rc.task.budget.total_seconds)
+        grace = 0.05 * rc.task.budget.total_seconds
+        timeout = max(10.0, rc.clock.left() + grace)
+        expected = rerun_seconds(rc, best)
         final = None
-        if rc.clock.left() > 5:
+        if expected is not None and expected > rc.clock.left() + grace:
+            # started anyway, it would be cut at the timeout: wilms-relapse's ensemble (13 s expected, 7 s left)
+            # ran into the grace and then submitted the search-stage run it could have submitted at once
+            logger.info(f"submit: the full-data rerun should take {expected:.0f}s and {rc.clock.left():.0f}s are "
+                        "left; skipping it")
+        elif rc.clock.left() > 5:
             # one deadline for every rerun: an ensemble's members run a few at a time, and the last ones may not
             # start with the whole timeout (docstring-sections: the fourth member ended 16 s past the budget)
             final = _full_run(rc, best, timeout, time.time() + timeout)
