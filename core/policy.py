@@ -64,6 +64,8 @@ class TaskContext(BaseModel):
     assets: list[AssetInfo] = Field(default_factory=list)
     images: ImageInfo | None = None
     gpus: int = 0  # GPUs one script may use (the executor's options); 0: CPU only
+    budget_seconds: float | None = None  # the run's whole budget: sizes time slices inside a script (an Optuna
+    #                                      study); None: not known (a context built outside a run)
 
     def output_kind(self) -> str:
         """What the prediction columns hold (the script contract): value, wide (one probability per class),

@@ -58,8 +58,10 @@ def make_context(task: Task, registry: Registry, run_id: str, store: RunStore) -
     search = build("search backend", task.retrieval, "retrieval", cache_dir=task.output / "cache" / "search")
     clock = Clock(task.budget.total_seconds, task.output / "clock.json", run_id)
     workers = getattr(getattr(executor, "options", None), "workers", 1)
+    facts = {"budget_seconds": float(task.budget.total_seconds)}
     if getattr(getattr(executor, "options", None), "gpus", None):  # the script contract offers the run's GPU
-        data = replace(data, context=data.context.model_copy(update={"gpus": 1}))
+        facts["gpus"] = 1
+    data = replace(data, context=data.context.model_copy(update=facts))
     return RunContext(task=task, registry=registry, metric=metric, data=data, policy=policy, fallback=fallback,
                       executor=executor, store=store, search=search, run_id=run_id, clock=clock, workers=workers)
 

@@ -317,6 +317,34 @@ def _tuning_statements(code: str) -> list[str]:
 
 
 @pytest.mark.slow
+def test_an_optuna_study_gets_at_most_a_tenth_of_the_runs_budget_and_none_below_ten_seconds(contracts, policy):
+    # every script built on a tuned member runs its study again: at 120 s, biopsy's 30 s study on extra trees
+    # timed out at the end of the search, and chile-vote's made its next three steps take 20 s each
+    ctx = contracts["banded"].ctx
+    code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
+
+    def tune_args(budget):
+        ctx_b = ctx.model_copy(update={"budget_seconds": budget})
+        return [parse_plan(p)[1] for p in plans(policy, ctx_b, code, "model") if parse_plan(p)[0] == "tune"]
+
+    assert tune_args(None) == [{"member": 0, "seconds": ops.TUNE_SECONDS}]  # outside a run: the full slice
+    assert tune_args(3600) == [{"member": 0, "seconds": ops.TUNE_SECONDS}]
+    assert tune_args(120) == [{"member": 0, "seconds": 12.0}]
+    assert tune_args(60) == []
+    at = {budget: ctx.model_copy(update={"budget_seconds": budget}) for budget in (120, 600)}
+    tune_plan = next(p for p in plans(policy, at[120], code, "model") if parse_plan(p)[0] == "tune")
+    other_plan = next(p for p in plans(policy, at[120], code, "model") if parse_plan(p)[0] != "tune")
+    tuned = refined(policy, at[120], code, "model", tune_plan)
+    # the study helped (RMSE: lower is better), so a longer one is offered next, if it is longer
+    history = [PlanRecord(plan=tune_plan, score=0.8, status="ok"), PlanRecord(plan=other_plan, score=0.9, status="ok")]
+
+    def longer(budget):
+        return [parse_plan(p)[1] for p in plans(policy, at[budget], tuned, "model", history) if parse_plan(p)[0] == "tune"]
+
+    assert longer(120) == []  # twice 12 s would pass the budget's share
+    assert longer(600) == [{"member": 0, "seconds": 24.0}]
+
+
 def test_the_optuna_study_never_sees_the_validation_rows(contracts, policy, tmp_path):
     contract = contracts["binary"]
     base = policy.write_initial(contract.ctx, cards_for(contract.ctx)["linear"])  # fast trials
