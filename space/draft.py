@@ -115,7 +115,26 @@ def initial_spec(ctx: TaskContext, card: ModelCard) -> ScriptSpec | None:
         faster = families.MOVES["faster_learning"].change(families.current_params(path, member.params), 1, ctx)
         member = member.model_copy(update={"params": {**member.params, **(faster or {})}})
     return ScriptSpec(title=card.name, load_data=LoadSpec(), preprocess=preprocess,
-                      model=ModelSpec(members=[member]), train=TrainSpec(), predict=predict_spec(ctx))
+                      model=ModelSpec(members=[member]), train=draft_train(ctx, family), predict=predict_spec(ctx))
+
+
+def draft_train(ctx: TaskContext, family: families.Family | None) -> TrainSpec:
+    """A draft's train block: boosting on log loss stops early from the start. 500 rounds at rate 0.05 make small
+    data's probabilities overconfident: mean log loss over a run's three search folds, without and with stopping,
+    was 1.71 and 0.89 for chile-vote's LightGBM draft (its linear draft: 0.85), 2.53 and 1.44 for
+    political-information's, 1.71 and 1.43 for its CatBoost. On ROC AUC stopping gained nothing for its extra fit
+    (biopsy's LightGBM: 0.9935 without, 0.9924 with)."""
+    stop = ctx.metric == "logloss" and not ctx.targets and family is not None and family.early_stopping
+    return TrainSpec(early_stopping=stop)
+
+
+def merged_train(base: TrainSpec, reference: TrainSpec) -> TrainSpec | None:
+    """The merge's train block: the base's, stopping early when the added members were drafted to (None: the
+    base's as it is). The merge keeps the base's train block, so a LightGBM drafted with early stopping would
+    otherwise join a linear base with its full 500 rounds."""
+    if reference.early_stopping and not base.early_stopping:
+        return base.model_copy(update={"early_stopping": True})
+    return None
 
 
 def _same(a: MemberSpec, b: MemberSpec) -> bool:

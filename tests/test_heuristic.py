@@ -93,29 +93,36 @@ def _frame(dataset: str) -> tuple[pd.DataFrame, str]:
     return frame.sample(frac=1.0, random_state=3).reset_index(drop=True), target
 
 
-def _dtype(column: str) -> str:
-    return {"notes": "text", "visit": "datetime", "colour": "categorical"}.get(column, "numeric")
+def _dtype(column: str, values: pd.Series) -> str:
+    known = {"notes": "text", "visit": "datetime", "colour": "categorical"}
+    return known.get(column) or ("categorical" if values.dtype == object else "numeric")
 
 
 def build_contract(root: Path, dataset: str, metric: str, *, wide: bool = False) -> Contract:
     frame, target = _frame(dataset)
+    return frame_contract(root, frame, target, metric, name=dataset, wide=wide, regression=dataset == "diabetes")
+
+
+def frame_contract(root: Path, frame: pd.DataFrame, target: str, metric: str, *, name: str, wide: bool = False,
+                   regression: bool = False) -> Contract:
+    """A task folder from ``frame`` (an ``id`` column first): 60% train, 20% valid, 20% test."""
     n = len(frame)
     train, valid, test = frame.iloc[: int(0.6 * n)], frame.iloc[int(0.6 * n): int(0.8 * n)], frame.iloc[int(0.8 * n):]
     (root / "input").mkdir(parents=True)
     train.to_csv(root / "input" / "train.csv", index=False)
     valid.to_csv(root / "input" / "valid.csv", index=False)
     test.drop(columns=target).to_csv(root / "input" / "test.csv", index=False)
-    classes = [str(c) for c in sorted(frame[target].unique())] if dataset != "diabetes" else []
+    classes = [str(c) for c in sorted(frame[target].unique())] if not regression else []
     prediction_columns = classes if wide else [target]
     sample = test[["id"]].assign(**{c: 0 for c in prediction_columns})
     sample.to_csv(root / "input" / "sample_submission.csv", index=False)
     valid[["id", target]].to_csv(root / "valid_truth.csv", index=False)
     known = METRICS[metric]
     ctx = TaskContext(
-        name=f"{dataset}-{metric}", goal=f"Predict {target}.", task_type=known.task_type, metric=metric,
+        name=f"{name}-{metric}", goal=f"Predict {target}.", task_type=known.task_type, metric=metric,
         maximize=known.maximize, proba=known.proba, target=target, id_column="id",
         prediction_columns=prediction_columns, classes=classes,
-        columns=[ColumnInfo(name=c, dtype=_dtype(c), missing=float(train[c].isna().mean()),
+        columns=[ColumnInfo(name=c, dtype=_dtype(c, train[c]), missing=float(train[c].isna().mean()),
                             unique=int(train[c].nunique())) for c in frame.columns if c not in ("id", target)],
         n_train=len(train), n_valid=len(valid), n_test=len(test),
         files=sorted(p.name for p in (root / "input").iterdir()), seed=0)

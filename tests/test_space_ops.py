@@ -27,6 +27,7 @@ from test_heuristic import (
     Contract,
     assert_contract_kept,
     build_contract,
+    frame_contract,
     cards_for,
     info,
     plausible,
@@ -225,6 +226,39 @@ def test_xgboost_and_catboost_draft_early_stop_and_bag(contracts, policy):
         assert_contract_kept(contract, run)
         assert plausible(contract, run.score), f"{contract.ctx.name}: {run.score}"
         assert not (run.workdir / "catboost_info").exists()
+
+
+def test_boosting_on_log_loss_is_drafted_with_early_stopping_and_a_merge_into_a_linear_base_keeps_it(policy,
+                                                                                                   contracts, tmp_path):
+    # chile-vote in the bench: 500 rounds at rate 0.05 made LightGBM's probabilities overconfident (log loss 1.64
+    # on the search rows, against the linear draft's 0.83), so the merge never took it
+    frame = pd.read_csv(Path(__file__).resolve().parents[1] / "bench" / "tasks" / "chile-vote" / "train.csv")
+    contract = frame_contract(tmp_path / "chile", frame.dropna(), "vote", "logloss", name="chile-vote", wide=True)
+    ctx = contract.ctx
+    cards = cards_for(ctx)
+    lightgbm, linear = (policy.write_initial(ctx, cards[name]) for name in ("lightgbm", "linear"))
+
+    def stops(code):
+        return block_spec(info(code, "train").source, "train").early_stopping
+
+    assert stops(lightgbm) and not stops(linear)
+    binary = contracts["binary"].ctx  # ROC AUC reads only the order of the probabilities: the full rounds stay
+    assert not stops(policy.write_initial(binary, cards_for(binary)["lightgbm"]))
+    full_rounds = refined(policy, ctx, lightgbm, "train", plan_where(
+        policy, ctx, lightgbm, "train", lambda n, a: a == {"early_stopping": False}))
+    merged = policy.merge(ctx, linear, lightgbm)
+    assert stops(merged) and [m.estimator for m in block_spec(info(merged, "model").source, "model").members] == [
+        "sklearn.linear_model.LogisticRegression", "lightgbm.LGBMClassifier"]
+    merged_full = policy.merge(ctx, linear, full_rounds)
+    assert not stops(merged_full)
+    runs = run_many([(contract, code) for code in (lightgbm, full_rounds, merged, merged_full)])
+    for run in runs:
+        assert_contract_kept(contract, run)
+    stopped, full, blend, blend_full = (run.score for run in runs)
+    print(f"\nlog loss: LightGBM stopped {stopped:.4f}, 500 rounds {full:.4f}; blended with the linear model "
+          f"{blend:.4f} and {blend_full:.4f}")
+    assert stopped < full - 0.2
+    assert blend < blend_full - 0.05
 
 
 def test_catboost_takes_its_thread_count_from_the_executors_share(contracts, policy, tmp_path):

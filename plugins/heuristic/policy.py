@@ -22,7 +22,7 @@ from core.policy import (
 from plugins.heuristic import ensemble, estimates
 from space import draft, ops, repair
 from space.render import block_spec, render_block, render_script, rendered, replace_block, specs_of
-from space.specs import ModelSpec
+from space.specs import ModelSpec, TrainSpec
 
 RESERVED_FILES = {"train.csv", "valid.csv", "test.csv", "sample_submission.csv"}
 
@@ -68,7 +68,10 @@ class HeuristicPolicy:
         model = draft.merged_model(ctx, base["model"], reference["model"], base.get("preprocess"))
         if model is None:
             return None
-        return replace_block(base_code, "model", render_block(ctx, "model", model))
+        code = replace_block(base_code, "model", render_block(ctx, "model", model))
+        train = (draft.merged_train(base["train"], reference["train"])
+                 if isinstance(base.get("train"), TrainSpec) and isinstance(reference.get("train"), TrainSpec) else None)
+        return replace_block(code, "train", render_block(ctx, "train", train)) if code and train else code
 
     # --- ablation and refinement ---------------------------------------------------------------------------------
 
