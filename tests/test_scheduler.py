@@ -212,3 +212,23 @@ def test_submit_skips_a_full_data_rerun_that_cannot_end_in_time_and_submits_the_
     assert (rc.task.output / "submission.csv").read_text() == (Path(run["workdir"]) / "submission.csv").read_text()
     nodes = [r["node"] for r in rc.store.attempts(rc.run_id)]
     assert "submit" not in nodes
+
+
+def test_each_tracks_head_joins_the_ensemble_before_more_refinements_of_the_best(tmp_path):
+    # wilms-relapse: by score alone the five members were all refinements of the linear model, and the LightGBM
+    # track refined from 0.665 to 0.713 AUC never joined an ensemble
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    size = rc.task.strategy.ensemble_size
+    linear = [{"id": i, "code": f"linear {i}", "score": 0.714 - i / 10_000} for i in range(size + 2)]
+    lightgbm = {"id": 50, "code": "lightgbm", "score": 0.713}
+    forest = {"id": 60, "code": "forest", "score": 0.694}
+    ensemble = {"id": 70, "code": "blend", "score": 0.715, "members": linear[:2]}
+    state = {"best": ensemble, "head": linear[0], "pool": [*linear, lightgbm, forest],
+             "tracks": {"main": linear[0], "lightgbm": lightgbm, "random_forest": forest}}
+
+    members = members_for(rc, state)
+
+    assert [m["id"] for m in members[:3]] == [0, 50, 60]  # the heads, best first (an ensemble is no member)
+    assert [m["id"] for m in members[3:]] == [1, 2][: size - 3]  # then the best of the rest
+    assert len(members) == min(size, len(linear) + 2)
+    assert [m["id"] for m in members_for(rc, {"best": linear[0], "pool": linear})] == list(range(size))
