@@ -373,7 +373,8 @@ def test_an_optuna_study_gets_at_most_a_tenth_of_the_runs_budget_and_none_below_
     history = [PlanRecord(plan=tune_plan, score=0.8, status="ok"), PlanRecord(plan=other_plan, score=0.9, status="ok")]
 
     def longer(budget):
-        return [parse_plan(p)[1] for p in plans(policy, at[budget], tuned, "model", history) if parse_plan(p)[0] == "tune"]
+        return [parse_plan(p)[1] for p in plans(policy, at[budget], tuned, "model", history)
+                if parse_plan(p)[0] == "tune"]
 
     assert longer(120) == []  # twice 12 s would pass the budget's share
     assert longer(600) == [{"member": 0, "seconds": 24.0}]

@@ -69,8 +69,8 @@ class HeuristicPolicy:
         if model is None:
             return None
         code = replace_block(base_code, "model", render_block(ctx, "model", model))
-        train = (draft.merged_train(base["train"], reference["train"])
-                 if isinstance(base.get("train"), TrainSpec) and isinstance(reference.get("train"), TrainSpec) else None)
+        trains = (base.get("train"), reference.get("train"))
+        train = draft.merged_train(*trains) if all(isinstance(t, TrainSpec) for t in trains) else None
         return replace_block(code, "train", render_block(ctx, "train", train)) if code and train else code
 
     # --- ablation and refinement ---------------------------------------------------------------------------------
