@@ -15,6 +15,28 @@ def score_predictions(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
                       metric: Metric) -> tuple[float | None, str]:
     """(score, "") for valid predictions, or (None, what is wrong with them); ``truth``: the truth file, or its rows
     as read before any script ran (a run keeps them: see graphs.context.RunContext.truth_rows)."""
+    pairs, problem = prediction_arrays(pred_path, truth, ctx, metric)
+    if pairs is None:
+        return None, problem
+    scores = []
+    for target, (y_true, y_pred) in pairs.items():
+        try:
+            score = float(metric.fn(y_true, y_pred))
+        except Exception as exc:  # noqa: BLE001 - a metric that cannot read these predictions
+            problem = f"cannot score val_predictions.csv with {metric.name}: {type(exc).__name__}: {exc}"
+            return None, f"{target}: {problem}" if ctx.targets else problem
+        if not np.isfinite(score):
+            problem = f"{metric.name} of the validation predictions is not finite"
+            return None, f"{target}: {problem}" if ctx.targets else problem
+        scores.append(score)
+    # several targets: each prediction column is scored on its own and the scores averaged
+    return float(np.mean(scores)), ""
+
+
+def prediction_arrays(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskContext,
+                      metric: Metric) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]] | None, str]:
+    """Per target, (truth, predictions) as the metric reads them, row by row in the truth's order; or (None, what is
+    wrong with the predictions)."""
     try:
         pred = pd.read_csv(pred_path)
     except Exception as exc:  # noqa: BLE001 - whatever the script wrote
@@ -31,53 +53,42 @@ def score_predictions(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
     missing = int((merged["_merge"] != "both").sum())
     if missing:
         return None, f"val_predictions.csv lacks {missing} of the {len(truth)} validation ids"
-    if ctx.targets:  # one prediction column per target: each is scored on its own and the scores averaged
-        cols = [c + "__pred" for c in ctx.targets]
+    if ctx.targets:  # one prediction column per target
+        columns = {target: [target + "__pred"] for target in ctx.targets}
+    else:
+        columns = {ctx.target: [c + "__pred" if c == ctx.target else c for c in ctx.prediction_columns]}
+    pairs = {}
+    for target, cols in columns.items():
         if merged[cols].isna().any().any():
             return None, "val_predictions.csv has missing values"
-        scores = []
-        for target, col in zip(ctx.targets, cols):
-            score, problem = _score_column(merged[target], merged[[col]], ctx, metric)
-            if score is None:
-                return None, f"{target}: {problem}"
-            scores.append(score)
-        return float(np.mean(scores)), ""
-    cols = [c + "__pred" if c == ctx.target else c for c in ctx.prediction_columns]
-    values = merged[cols]
-    if values.isna().any().any():
-        return None, "val_predictions.csv has missing values"
-    return _score_column(merged[ctx.target], values, ctx, metric)
+        arrays, problem = _column_arrays(merged[target], merged[cols], ctx, metric)
+        if arrays is None:
+            return None, f"{target}: {problem}" if ctx.targets else problem
+        pairs[target] = arrays
+    return pairs, ""
 
 
-def _score_column(y_true: pd.Series, values: pd.DataFrame, ctx: TaskContext, metric: Metric) -> tuple[float | None, str]:
-    """One target's score from its prediction column(s) (several: the wide probability format)."""
+def _column_arrays(y_true: pd.Series, values: pd.DataFrame, ctx: TaskContext,
+                   metric: Metric) -> tuple[tuple[np.ndarray, np.ndarray] | None, str]:
+    """One target's (truth, predictions) from its prediction column(s) (several: the wide probability format)."""
     try:
         if ctx.task_type == "regression":
-            y_pred = values.iloc[:, 0].astype(float).to_numpy()
-            y_true = y_true.astype(float).to_numpy()
-        elif metric.proba:
+            return (y_true.astype(float).to_numpy(), values.iloc[:, 0].astype(float).to_numpy()), ""
+        if metric.proba:
             y_true = y_true.astype(str).to_numpy()
             if values.shape[1] > 1:  # wide format: one probability column per class
                 order = [str(c) for c in ctx.prediction_columns]
-                y_pred = values.astype(float).to_numpy()
-                y_true = np.array([order.index(v) if v in order else -1 for v in y_true])
-                if (y_true < 0).any():
+                codes = np.array([order.index(v) if v in order else -1 for v in y_true])
+                if (codes < 0).any():
                     return None, "validation labels missing from the probability columns"
-                return float(metric.fn(y_true, y_pred)), ""
-            y_pred = values.iloc[:, 0].astype(float).to_numpy()
+                return (codes, values.astype(float).to_numpy()), ""
             positive = ctx.classes[-1] if ctx.classes else "1"
             y_true = (np.array([_canonical(v) for v in y_true]) == _canonical(positive)).astype(int)
-        else:
-            y_pred = values.iloc[:, 0].astype(str).to_numpy()
-            y_true = y_true.astype(str).to_numpy()
-            y_pred = np.array([_canonical(v) for v in y_pred])
-            y_true = np.array([_canonical(v) for v in y_true])
-        score = float(metric.fn(y_true, y_pred))
+            return (y_true, values.iloc[:, 0].astype(float).to_numpy()), ""
+        y_pred = np.array([_canonical(v) for v in values.iloc[:, 0].astype(str).to_numpy()])
+        return (np.array([_canonical(v) for v in y_true.astype(str).to_numpy()]), y_pred), ""
     except Exception as exc:  # noqa: BLE001 - a metric that cannot read these predictions
         return None, f"cannot score val_predictions.csv with {metric.name}: {type(exc).__name__}: {exc}"
-    if not np.isfinite(score):
-        return None, f"{metric.name} of the validation predictions is not finite"
-    return score, ""
 
 
 def _canonical(label: str) -> str:

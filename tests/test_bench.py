@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from core.bench import (BASELINE_FITS, GradeError, NotApplicable, autogluon_baseline, available_baselines, bench_task,
                         executor_cores, framework_overhead, grade, lightgbm_baseline, load_suite, main,
-                        markdown, public_view, ratio, summary, tfidf_baseline, verdicts)
+                        markdown, paired_gain, public_view, ratio, summary, tfidf_baseline, verdicts)
 from core.dataprep import prepare_data
 from core.loading import load_with_plugins
 from core.policy import TaskContext
@@ -111,6 +111,43 @@ def test_a_missing_submission_is_an_error(registry, tmp_path):
     with pytest.raises(GradeError, match="submission.csv was not written"):
         grade(tmp_path / "submission.csv", answers, context("accuracy", **PERFECT["accuracy"][2]),
               registry.metrics["accuracy"])
+
+
+def test_the_agents_gain_over_a_baseline_comes_with_an_interval_over_the_test_rows(registry, tmp_path):
+    # biopsy's 140 test rows: the agent and FLAML differed by 0.0005 AUC, which this interval shows to be noise
+    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
+    truth = pd.read_csv(answers)
+    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
+                  classes=["0", "1"], proba=True)
+    metric = registry.metrics["roc_auc"]
+    rng = np.random.default_rng(0)
+    signal = truth["malignant"].to_numpy() * 1.0
+
+    def submission(name, noise):
+        scores = signal + noise * rng.normal(size=len(truth))
+        return write(tmp_path / f"{name}.csv", truth[["id"]].assign(malignant=scores))
+
+    sharp, blurred, twin = submission("sharp", 0.6), submission("blurred", 2.0), submission("twin", 0.6)
+
+    clear = paired_gain(sharp, blurred, answers, ctx, metric)
+    close = paired_gain(sharp, twin, answers, ctx, metric)
+    same = paired_gain(sharp, sharp, answers, ctx, metric)
+    backwards = paired_gain(blurred, sharp, answers, ctx, metric)
+
+    auc = {n: grade(p, answers, ctx, metric) for n, p in (("sharp", sharp), ("blurred", blurred), ("twin", twin))}
+    assert clear["gain"] == pytest.approx(auc["sharp"] - auc["blurred"]) and clear["low"] > 0
+    assert backwards["high"] < 0
+    assert close["low"] < 0 < close["high"]  # two draws of the same quality: within the test rows' noise
+    assert same == {"gain": 0.0, "low": 0.0, "high": 0.0, "resamples": 2000}
+    assert paired_gain(sharp, tmp_path / "missing.csv", answers, ctx, metric) is None
+    # lower is better: the gain still points the agent's way
+    loss = registry.metrics["logloss"]
+    wide = context("logloss", task_type="classification", target="malignant", prediction_columns=["0", "1"],
+                   classes=["0", "1"], proba=True, maximize=False)
+    p_sharp, p_blurred = (1 / (1 + np.exp(-3 * (pd.read_csv(f)["malignant"] - 0.5))) for f in (sharp, blurred))
+    ours = write(tmp_path / "ours.csv", truth[["id"]].assign(**{"0": 1 - p_sharp, "1": p_sharp}))
+    theirs = write(tmp_path / "theirs.csv", truth[["id"]].assign(**{"0": 1 - p_blurred, "1": p_blurred}))
+    assert paired_gain(ours, theirs, answers, wide, loss)["low"] > 0
 
 
 def test_ratio_is_above_one_when_the_agent_is_better_whichever_way_the_metric_points(registry):
@@ -409,6 +446,13 @@ def test_the_benchmark_command_runs_agent_and_baselines_and_grades_them(tmp_path
                                            "beaten_on": ["biopsy"] if row["beats"][name] else []}
     for name in scored[1:]:  # FLAML and AutoGluon searched for (about) the agent's budget
         assert row["baselines"][name]["wall_seconds"] >= 30, name
+    # each difference with its interval over the same test rows
+    assert set(row["gains"]) == set(scored)
+    for name in scored:
+        gain = row["gains"][name]
+        assert gain["gain"] == pytest.approx(scores["agent"] - scores[name]) and gain["low"] <= gain["high"]
+        assert f"{gain['gain']:+.4g} [{gain['low']:+.3g}, {gain['high']:+.3g}]" in md
+    assert "## The agent against each baseline, on the same test rows" in md
 
     # Overhead from the run store: in [0, 1], script seconds the sum of the executed attempts'.
     overhead = row["agent"]["overhead"]
