@@ -27,10 +27,10 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from core import logs
-from core.dataprep import PreparedData, prepare_data
+from core.dataprep import PreparedData, prepare_data, saved_context
 from core.errors import UserError
 from core.files import write_atomic
-from core.loading import load_with_plugins
+from core.loading import installed_registry, load_with_plugins
 from core.metrics import Metric
 from core.policy import TaskContext
 from core.scoring import prediction_arrays, score_predictions
@@ -159,37 +159,44 @@ def grade(submission: Path, answers: Path, ctx: TaskContext, metric: Metric) -> 
 RESAMPLES = 2000  # bootstrap resamples of the test rows for the paired differences
 
 
-def paired_gain(agent: Path, baseline: Path, answers: Path, ctx: TaskContext, metric: Metric, *,
+def paired_gain(pairs: list[tuple[Path, Path]], answers: Path, ctx: TaskContext, metric: Metric, *,
                 resamples: int = RESAMPLES, seed: int = 0) -> dict | None:
     """The agent's gain over a baseline on the test rows (the metric's favourable direction: > 0, the agent is
-    better) with a 95% percentile interval from resampling the test rows, both submissions on the same rows. None
-    for several targets, or a submission that cannot be scored.
+    better), averaged over ``pairs`` of (agent, baseline) submissions (one per seed), with a 95% percentile interval:
+    each resample draws the test rows, the same for both submissions, and with several pairs the pairs too (so the
+    interval holds the seeds' spread as well as the test set's). None for several targets, or a submission that
+    cannot be scored.
 
     A test set of a few hundred rows grades with noise of its own: the bench's contested tasks differed from the
     best baseline by 0.05-0.5% of the metric, which only an interval on the same rows can tell from that noise."""
-    got = [prediction_arrays(path, answers, ctx, metric)[0] for path in (agent, baseline)]
-    if any(g is None for g in got) or ctx.targets:
+    got = [prediction_arrays(path, answers, ctx, metric)[0] for pair in pairs for path in pair]
+    if not pairs or any(g is None for g in got) or ctx.targets:
         return None
-    (y_true, ours), (_, theirs) = (next(iter(g.values())) for g in got)
+    y_true = next(iter(got[0].values()))[0]  # every submission aligned on the answers' rows
+    runs = [(next(iter(ours.values()))[1], next(iter(theirs.values()))[1]) for ours, theirs in zip(got[::2], got[1::2])]
     rng = np.random.default_rng(seed)
+
+    def mean_gain(chosen, rows) -> float:
+        return float(np.mean([metric.gain(float(metric.fn(y_true[rows], ours[rows])),
+                                          float(metric.fn(y_true[rows], theirs[rows])))
+                              for ours, theirs in (runs[k] for k in chosen)]))
+
     gains = []
     with warnings.catch_warnings():  # probabilities rounded in a CSV sum to 1 only nearly: sklearn says so each time
         warnings.simplefilter("ignore")
         for _ in range(resamples):
+            chosen = rng.integers(0, len(runs), len(runs)) if len(runs) > 1 else [0]
             rows = rng.integers(0, len(y_true), len(y_true))
             try:
-                gains.append(metric.gain(float(metric.fn(y_true[rows], ours[rows])),
-                                         float(metric.fn(y_true[rows], theirs[rows]))))
+                gains.append(mean_gain(chosen, rows))
             except ValueError:  # a resample with one class (ROC AUC): it grades nothing
                 continue
+        gain = mean_gain(range(len(runs)), np.arange(len(y_true)))
     real = [g for g in gains if np.isfinite(g)]
     if len(real) < resamples // 2:
         return None
     low, high = np.quantile(real, [0.025, 0.975])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gain = metric.gain(float(metric.fn(y_true, ours)), float(metric.fn(y_true, theirs)))
-    return {"gain": gain, "low": float(low), "high": float(high), "resamples": len(real)}
+    return {"gain": gain, "low": float(low), "high": float(high), "resamples": len(real), "runs": len(runs)}
 
 
 def ratio(agent: float | None, baseline: float | None, metric: Metric) -> float | None:
@@ -652,7 +659,7 @@ def bench_task(bt: BenchTask, out: Path, *, log: Callable[[str], None] = print,
         row["baselines"][name] = entry
 
     row["ratios"], row["beats"] = verdicts(agent["score"], row["baselines"], metric)
-    row["gains"] = {name: paired_gain(Path(agent["submission"]), Path(entry["submission"]), answers, ctx, metric)
+    row["gains"] = {name: paired_gain([(Path(agent["submission"]), Path(entry["submission"]))], answers, ctx, metric)
                     for name, entry in row["baselines"].items()
                     if agent["score"] is not None and entry["score"] is not None}
     if result:
@@ -731,14 +738,37 @@ def summary(rows: list[dict], names: list[str]) -> dict:
     return out
 
 
-def seeds_markdown(reports: list[dict]) -> str:
-    """Runs of one suite under several seeds, per task: each system's test score as mean ± standard deviation over
-    the seeds, and in how many seeds the agent was at least as good as the best baseline of that same seed."""
-    names = reports[0]["baselines"]
+def seed_gains(reports: list[dict], folders: dict[str, Path], metrics: dict[str, Metric]) -> dict[str, dict]:
+    """Per task and baseline, the agent's gain averaged over the seeds' runs with its interval (``paired_gain`` over
+    every seed's pair of submissions). ``folders``: each task's suite folder (its private answers)."""
+    out: dict[str, dict] = {}
+    for task, rows in _rows_by_task(reports).items():
+        ctx = saved_context(Path(rows[0]["agent"]["submission"]).parent / "data")
+        if ctx is None or task not in folders:
+            continue
+        for name in reports[0]["baselines"]:
+            pairs = [(Path(r["agent"]["submission"]), Path(r["baselines"][name]["submission"])) for r in rows
+                     if r["agent"]["score"] is not None and r["baselines"][name]["score"] is not None]
+            if len(pairs) == len(rows):  # a seed without both scores would weigh the others more
+                out.setdefault(task, {})[name] = paired_gain(pairs, folders[task] / ANSWERS, ctx,
+                                                             metrics[rows[0]["metric"]])
+    return out
+
+
+def _rows_by_task(reports: list[dict]) -> dict[str, list[dict]]:
     by_task: dict[str, list[dict]] = {}
     for report in reports:
         for row in report["tasks"]:
             by_task.setdefault(row["task"], []).append(row)
+    return by_task
+
+
+def seeds_markdown(reports: list[dict], gains: dict[str, dict] | None = None) -> str:
+    """Runs of one suite under several seeds, per task: each system's test score as mean ± standard deviation over
+    the seeds, and in how many seeds the agent was at least as good as the best baseline of that same seed; with
+    ``gains`` (``seed_gains``), the agent's mean gain over each baseline with its interval."""
+    names = reports[0]["baselines"]
+    by_task = _rows_by_task(reports)
     seeds = ", ".join(str(r["tasks"][0]["seed"]) if r["tasks"] else "?" for r in reports)  # each row has its run's
     lines = [f"# Benchmark over seeds: {reports[0]['suite']}", "",
              f"Test scores, mean ± standard deviation over {len(reports)} seeds "
@@ -767,6 +797,15 @@ def seeds_markdown(reports: list[dict]) -> str:
                                          not all(r["baselines"][n].get("not_applicable") for r in rows))
                                   for n in names)
                      + f" | {wins}/{len(rows)} |")
+    if gains is not None:
+        lines += ["", "## The agent against each baseline over the seeds, on the same test rows", "",
+                  "The agent's score minus the baseline's (> 0: the agent is better), averaged over the seeds, with a "
+                  "95% interval from resampling the test rows and the seeds: an interval that holds 0 is within "
+                  "the noise of the test set and of the seeds.", "",
+                  "| task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+        for task, rows in by_task.items():
+            lines.append(f"| {task} | " + " | ".join(_gain({**rows[0], "gains": gains.get(task, {})}, n)
+                                                    for n in names) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -891,6 +930,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def finished_seed(folder: Path, tasks: list[BenchTask]) -> dict | None:
+    """The report of a finished run of one seed in ``folder`` that holds every one of ``tasks`` at its budget (the
+    rows of the others left out), or None: a seed of a killed ``--seeds`` run is run again, a finished one reused."""
+    path = folder / "bench.json"
+    report = json.loads(path.read_text()) if path.is_file() else {}
+    if not report.get("finished_at"):
+        return None
+    rows = {r["task"]: r for r in report["tasks"]}
+    if any(bt.name not in rows or rows[bt.name]["budget_seconds"] != bt.budget for bt in tasks):
+        return None
+    return {**report, "tasks": [rows[bt.name] for bt in tasks]}
+
+
 def _seeds(text: str | None) -> list[int]:
     if not text:
         return []
@@ -901,14 +953,24 @@ def _seeds(text: str | None) -> list[int]:
 
 
 def _run_seeds(args, only: list[str] | None, seeds: list[int], log: Callable[[str], None]) -> int:
-    out = Path(args.out).resolve() if args.out else load_suite(args.suite, only=only)[2]
+    _, tasks, default_out = load_suite(args.suite, budget=args.budget, only=only)
+    out = Path(args.out).resolve() if args.out else default_out
     reports = []
     for seed in seeds:
-        log(f"bench: seed {seed}")
-        reports.append(run_suite(args.suite, out=out / f"seed-{seed}", budget=args.budget, only=only, log=log,
-                                 seed=seed))
+        done = finished_seed(out / f"seed-{seed}", tasks)
+        if done is not None:
+            log(f"bench: seed {seed}: finished in {out / f'seed-{seed}'}, its runs are reused")
+            reports.append(done)
+        else:
+            log(f"bench: seed {seed}")
+            reports.append(run_suite(args.suite, out=out / f"seed-{seed}", budget=args.budget, only=only, log=log,
+                                     seed=seed))
         write_atomic(out / "bench-seeds.md", seeds_markdown(reports))
-    print(seeds_markdown(reports), end="")
+    log("bench: the agent's gains over the seeds (resampling the test rows and the seeds)")
+    registry = installed_registry()
+    gains = seed_gains(reports, {bt.name: bt.folder for bt in tasks}, registry.metrics)
+    write_atomic(out / "bench-seeds.md", seeds_markdown(reports, gains))
+    print(seeds_markdown(reports, gains), end="")
     print(f"\nwritten: {out / 'bench-seeds.md'} (each seed's own report in {out}/seed-<s>/)")
     return 0
 

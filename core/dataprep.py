@@ -31,6 +31,14 @@ class PreparedData:
     selection_truth: Path | None = None  # the other validation rows: only the final choice is scored on them
 
 
+def saved_context(data_root: Path) -> TaskContext | None:
+    """The task context a run prepared into ``data_root`` (``<output>/data``), or None when it is gone."""
+    manifest = data_root / "manifest.json"
+    if not manifest.is_file():
+        return None
+    return TaskContext.model_validate(json.loads(manifest.read_text())["context"])
+
+
 def prepare_data(task: Task, maximize: bool, proba: bool) -> PreparedData:
     """Write (or reuse, when the task's data are unchanged) the prepared input folders under ``output/data``."""
     root = task.output / "data"

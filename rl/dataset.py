@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from ablation import split_blocks
+from core.dataprep import saved_context
 from core.errors import UserError
 from core.files import write_atomic
 from core.policy import AblationView, BlockInfo, PlanRecord, TaskContext
@@ -94,10 +95,9 @@ def _step(store: RunStore, run: dict | None, a: dict) -> Step | None:
     parent = store.attempt(a["parent_id"])
     task = json.loads(run["task_json"] or "{}")
     data = Path(task.get("output", "")) / "data"
-    manifest = data / "manifest.json"
-    if parent is None or not manifest.is_file():
+    context = saved_context(data)
+    if parent is None or context is None:
         return None  # the run folder (its prepared data) is gone: the step cannot be replayed
-    context = TaskContext.model_validate(json.loads(manifest.read_text())["context"])
     before = next((b for b in split_blocks(parent["code"]) if b.key == seen["block"]), None)
     after = next((b for b in split_blocks(a["code"]) if b.key == seen["block"]), None)
     if before is None or after is None:

@@ -18,8 +18,9 @@ import yaml
 from sklearn.metrics import roc_auc_score
 
 from core.bench import (BASELINE_FITS, GradeError, NotApplicable, autogluon_baseline, available_baselines, bench_task,
-                        executor_cores, framework_overhead, grade, lightgbm_baseline, load_suite, main,
-                        markdown, paired_gain, public_view, ratio, summary, tfidf_baseline, verdicts)
+                        executor_cores, finished_seed, framework_overhead, grade, lightgbm_baseline, load_suite,
+                        main, markdown, paired_gain, public_view, ratio, seed_gains, seeds_markdown, summary,
+                        tfidf_baseline, verdicts)
 from core.dataprep import prepare_data
 from core.loading import load_with_plugins
 from core.policy import TaskContext
@@ -129,17 +130,17 @@ def test_the_agents_gain_over_a_baseline_comes_with_an_interval_over_the_test_ro
 
     sharp, blurred, twin = submission("sharp", 0.6), submission("blurred", 2.0), submission("twin", 0.6)
 
-    clear = paired_gain(sharp, blurred, answers, ctx, metric)
-    close = paired_gain(sharp, twin, answers, ctx, metric)
-    same = paired_gain(sharp, sharp, answers, ctx, metric)
-    backwards = paired_gain(blurred, sharp, answers, ctx, metric)
+    clear = paired_gain([(sharp, blurred)], answers, ctx, metric)
+    close = paired_gain([(sharp, twin)], answers, ctx, metric)
+    same = paired_gain([(sharp, sharp)], answers, ctx, metric)
+    backwards = paired_gain([(blurred, sharp)], answers, ctx, metric)
 
     auc = {n: grade(p, answers, ctx, metric) for n, p in (("sharp", sharp), ("blurred", blurred), ("twin", twin))}
     assert clear["gain"] == pytest.approx(auc["sharp"] - auc["blurred"]) and clear["low"] > 0
     assert backwards["high"] < 0
     assert close["low"] < 0 < close["high"]  # two draws of the same quality: within the test rows' noise
-    assert same == {"gain": 0.0, "low": 0.0, "high": 0.0, "resamples": 2000}
-    assert paired_gain(sharp, tmp_path / "missing.csv", answers, ctx, metric) is None
+    assert same == {"gain": 0.0, "low": 0.0, "high": 0.0, "resamples": 2000, "runs": 1}
+    assert paired_gain([(sharp, tmp_path / "missing.csv")], answers, ctx, metric) is None
     # lower is better: the gain still points the agent's way
     loss = registry.metrics["logloss"]
     wide = context("logloss", task_type="classification", target="malignant", prediction_columns=["0", "1"],
@@ -147,7 +148,77 @@ def test_the_agents_gain_over_a_baseline_comes_with_an_interval_over_the_test_ro
     p_sharp, p_blurred = (1 / (1 + np.exp(-3 * (pd.read_csv(f)["malignant"] - 0.5))) for f in (sharp, blurred))
     ours = write(tmp_path / "ours.csv", truth[["id"]].assign(**{"0": 1 - p_sharp, "1": p_sharp}))
     theirs = write(tmp_path / "theirs.csv", truth[["id"]].assign(**{"0": 1 - p_blurred, "1": p_blurred}))
-    assert paired_gain(ours, theirs, answers, wide, loss)["low"] > 0
+    assert paired_gain([(ours, theirs)], answers, wide, loss)["low"] > 0
+
+
+def test_over_seeds_the_gain_is_the_mean_of_each_seeds_and_its_interval_holds_the_seeds_spread(registry, tmp_path):
+    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
+    truth = pd.read_csv(answers)
+    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
+                  classes=["0", "1"], proba=True)
+    metric = registry.metrics["roc_auc"]
+    rng = np.random.default_rng(1)
+
+    def submission(name, noise):
+        scores = truth["malignant"].to_numpy() + noise * rng.normal(size=len(truth))
+        return write(tmp_path / f"{name}.csv", truth[["id"]].assign(malignant=scores))
+
+    # three seeds: the agent well ahead in two, behind in one
+    pairs = [(submission("a0", 0.6), submission("b0", 2.0)), (submission("a1", 0.6), submission("b1", 2.0)),
+             (submission("a2", 2.0), submission("b2", 0.6))]
+    each = [paired_gain([pair], answers, ctx, metric, resamples=500) for pair in pairs]
+    pooled = paired_gain(pairs, answers, ctx, metric, resamples=500)
+
+    assert pooled["runs"] == 3 and pooled["gain"] == pytest.approx(np.mean([g["gain"] for g in each]))
+    assert each[0]["low"] > 0 and each[2]["high"] < 0
+    assert pooled["low"] < 0 < pooled["high"]  # one seed against the other two: not beyond the seeds' noise
+    agreeing = paired_gain(pairs[:2], answers, ctx, metric, resamples=500)
+    assert agreeing["low"] > 0 and agreeing["high"] - agreeing["low"] < pooled["high"] - pooled["low"]
+
+
+def test_a_seeds_run_reuses_each_finished_seed_and_reports_the_gains_over_the_seeds(registry, tmp_path):
+    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
+    truth = pd.read_csv(answers)
+    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
+                  classes=["0", "1"], proba=True)
+    rng = np.random.default_rng(2)
+    suite_tasks = {bt.name: bt for bt in load_suite(SUITE, budget=60)[1]}
+
+    def seed_run(seed: int, finished: bool = True) -> dict:
+        folder = tmp_path / f"seed-{seed}"
+        agent = folder / "biopsy" / "agent"
+        (agent / "data").mkdir(parents=True)
+        (agent / "data" / "manifest.json").write_text(json.dumps({"context": ctx.model_dump()}))
+        def entry(path: Path, noise: float) -> dict:  # a submission and its grade, as bench_task records them
+            write(path, truth[["id"]].assign(malignant=truth["malignant"] + noise * rng.normal(size=len(truth))))
+            return {"submission": str(path), "score": grade(path, answers, ctx, registry.metrics["roc_auc"])}
+
+        row = {"task": "biopsy", "metric": "roc_auc", "direction": "maximize", "seed": seed, "budget_seconds": 60,
+               "agent": entry(agent / "submission.csv", 0.6),
+               "baselines": {"flaml": entry(folder / "biopsy" / "baselines" / "flaml" / "submission.csv", 2.0)}}
+        other = {**row, "task": "diabetes"}  # a task this seeds run does not select: left out of the report
+        report = {"suite": "mlestar-bench", "baselines": ["flaml"], "tasks": [row, other],
+                  **({"finished_at": 1.0} if finished else {})}
+        (folder / "bench.json").write_text(json.dumps(report))
+        return report
+
+    reports = [seed_run(0), seed_run(1)]
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"]])["tasks"] == [reports[0]["tasks"][0]]
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"].model_copy(update={"budget": 120})]) is None
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["penguins"]]) is None  # not run in that seed
+    seed_run(2, finished=False)
+    assert finished_seed(tmp_path / "seed-2", [suite_tasks["biopsy"]]) is None  # killed: run again
+    assert finished_seed(tmp_path / "seed-3", [suite_tasks["biopsy"]]) is None
+
+    only = [{**r, "tasks": r["tasks"][:1]} for r in reports]
+    gains = seed_gains(only, {"biopsy": BENCH / "tasks" / "biopsy"}, registry.metrics)
+    scores = [(r["tasks"][0]["agent"]["score"], r["tasks"][0]["baselines"]["flaml"]["score"]) for r in only]
+    assert gains["biopsy"]["flaml"]["gain"] == pytest.approx(np.mean([a - b for a, b in scores]))
+    assert gains["biopsy"]["flaml"]["runs"] == 2
+    md = seeds_markdown(only, gains)
+    g = gains["biopsy"]["flaml"]
+    assert "## The agent against each baseline over the seeds, on the same test rows" in md
+    assert f"| biopsy | {g['gain']:+.4g} [{g['low']:+.3g}, {g['high']:+.3g}]" in md
 
 
 def test_ratio_is_above_one_when_the_agent_is_better_whichever_way_the_metric_points(registry):
@@ -399,10 +470,10 @@ def test_the_autogluon_baseline_writes_a_gradable_submission_and_keeps_its_files
 @pytest.mark.slow
 @pytest.mark.timeout(420)
 def test_the_benchmark_command_runs_agent_and_baselines_and_grades_them(tmp_path):
-    """The reduced suite: one task (biopsy, ROC AUC), 60 s for the agent and the same for FLAML (and AutoGluon, when
+    """The reduced suite: one task (biopsy, ROC AUC), 40 s for the agent and the same for FLAML (and AutoGluon, when
     it is installed)."""
     out = tmp_path / "bench"
-    done = subprocess.run([sys.executable, "-m", "core.bench", str(SUITE), "--tasks", "biopsy", "--budget", "60",
+    done = subprocess.run([sys.executable, "-m", "core.bench", str(SUITE), "--tasks", "biopsy", "--budget", "40",
                            "--out", str(out)], check=False, capture_output=True, text=True, cwd=ROOT,
                           env={**os.environ, "COLUMNS": "200"}, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]
@@ -418,7 +489,7 @@ def test_the_benchmark_command_runs_agent_and_baselines_and_grades_them(tmp_path
     if not HAS_AUTOGLUON:
         assert "autogluon.tabular is not installed, so the autogluon baseline is left out" in done.stderr
     [row] = report["tasks"]
-    assert row["task"] == "biopsy" and row["metric"] == "roc_auc" and row["budget_seconds"] == 60
+    assert row["task"] == "biopsy" and row["metric"] == "roc_auc" and row["budget_seconds"] == 40
 
     # Grades recomputed from the private answers, aligned on the id.
     answers = pd.read_csv(BENCH / "tasks" / "biopsy" / "private" / "answers.csv")
@@ -497,8 +568,6 @@ def test_a_baseline_that_does_not_apply_is_n_a_in_the_report_and_left_out_of_its
 
 
 def test_a_benchmark_over_seeds_reports_each_score_with_its_spread_and_the_seeds_the_agent_won():
-    from core.bench import seeds_markdown
-
     def report(seed, agent, flaml, autogluon):
         row = {"task": "wilms-relapse", "metric": "roc_auc", "direction": "maximize", "seed": seed,
                "agent": {"score": agent}, "baselines": {"flaml": {"score": flaml}, "autogluon": {"score": autogluon}}}

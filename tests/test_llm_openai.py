@@ -200,6 +200,7 @@ def test_a_run_on_an_image_task_shows_the_served_model_its_folders_and_ends_with
                         "ensemble_rounds": 1, "debug_retries": 0},
                 policy={"name": "openai", "options": {"model": llm_server.model, "base_url": llm_server.base_url,
                                                       "max_tokens": 64, "timeout": 30}},
+                strategy={"anytime": False},  # the prompts and the submission are under test, not the search after
                 output=str(tmp_path / "out"))
     (folder / "task.yaml").write_text(yaml.safe_dump(task))
     done = subprocess.run([sys.executable, "-m", "core.run", str(folder / "task.yaml")], cwd=ROOT, check=False,
