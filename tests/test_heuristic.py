@@ -376,7 +376,7 @@ def test_plans_proposed_together_turn_different_knobs(contracts, policy):
     moves = [parse_plan(p)[1]["move"] for p in policy.plan_refinement(ctx, code, info(code, "model"), NO_ABLATION, [], 2)]
     assert moves == ["slower_learning", "more_leaves"]  # not slower and faster learning in one batch
     folds = [parse_plan(p)[1] for p in policy.plan_refinement(ctx, code, info(code, "train"), NO_ABLATION, [], 2)]
-    assert folds == [{"early_stopping": True}, {"folds": 5}]  # one bagging plan per batch, not 5 and 3 folds
+    assert folds == [{"folds": 5}, {"calibration": "auto"}]  # one bagging plan per batch, not 5 and 3 folds
 
 
 def test_implement_plan_gives_none_for_blocks_without_spec_and_foreign_ops(contracts, policy):
@@ -398,10 +398,10 @@ def test_early_stopping_works_through_a_log_target_transform(contracts, policy, 
     plans = policy.plan_refinement(contract.ctx, code, info(code, "model"), NO_ABLATION, [], 100)
     log_target = next(p for p in plans if parse_plan(p)[0] == "set_target" and parse_plan(p)[1]["target"] == "log1p")
     code = refined(policy, contract.ctx, code, "model", log_target)
-    for changes in ({"early_stopping": True}, {"folds": 5}):
-        plan = next(p for p in policy.plan_refinement(contract.ctx, code, info(code, "train"), NO_ABLATION, [], 100)
-                    if parse_plan(p)[1] == changes)
-        code = refined(policy, contract.ctx, code, "train", plan)
+    assert block_spec(info(code, "train").source, "train").early_stopping  # drafted to stop early
+    plan = next(p for p in policy.plan_refinement(contract.ctx, code, info(code, "train"), NO_ABLATION, [], 100)
+                if parse_plan(p)[1] == {"folds": 5})
+    code = refined(policy, contract.ctx, code, "train", plan)
     assert "TransformedTargetRegressor" in code and "lightgbm.early_stopping" in code and "FOLDS = 5" in code
     run = run_script(contract, code)
     assert_contract_kept(contract, run)
@@ -416,7 +416,7 @@ def test_simplified_blocks_run_and_are_simpler(contracts, policy):
     ctx = contract.ctx
     code = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
     for kind, want in (("preprocess", {"pair_top": 4}), ("preprocess", {"encoding": "target"}),
-                       ("train", {"folds": 5}), ("train", {"early_stopping": True})):
+                       ("train", {"folds": 5})):  # the draft already stops early
         plan = next(p for p in policy.plan_refinement(ctx, code, info(code, kind), NO_ABLATION, [], 100)
                     if parse_plan(p)[1] == want)
         code = refined(policy, ctx, code, kind, plan)
@@ -427,7 +427,9 @@ def test_simplified_blocks_run_and_are_simpler(contracts, policy):
         jobs.append((contract, splice(code, block(code, kind), simpler)))
     for run in run_many(jobs):
         assert_contract_kept(contract, run)
-    plain = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
+    stopped = policy.write_initial(ctx, cards_for(ctx)["lightgbm"])
+    assert "fit_with_early_stopping" not in policy.simplify_block(ctx, stopped, info(stopped, "train"))  # full rounds
+    plain = policy.write_initial(ctx, cards_for(ctx)["linear"])
     assert policy.simplify_block(ctx, plain, info(plain, "train")) is None  # a plain fit is as simple as it gets
     assert policy.simplify_block(ctx, plain, info(plain, "imports")) is None
 
