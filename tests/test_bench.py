@@ -114,19 +114,25 @@ def test_a_missing_submission_is_an_error(registry, tmp_path):
               registry.metrics["accuracy"])
 
 
+BIOPSY_ANSWERS = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
+BIOPSY = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
+                 classes=["0", "1"], proba=True)
+
+
+def noisy_submission(path: Path, noise: float, rng: np.random.Generator) -> Path:
+    """A submission for biopsy's test rows: the truth plus Gaussian noise of scale ``noise`` (more: a worse AUC)."""
+    truth = pd.read_csv(BIOPSY_ANSWERS)
+    return write(path, truth[["id"]].assign(malignant=truth["malignant"] + noise * rng.normal(size=len(truth))))
+
+
 def test_the_agents_gain_over_a_baseline_comes_with_an_interval_over_the_test_rows(registry, tmp_path):
     # biopsy's 140 test rows: the agent and FLAML differed by 0.0005 AUC, which this interval shows to be noise
-    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
+    answers, ctx, metric = BIOPSY_ANSWERS, BIOPSY, registry.metrics["roc_auc"]
     truth = pd.read_csv(answers)
-    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
-                  classes=["0", "1"], proba=True)
-    metric = registry.metrics["roc_auc"]
     rng = np.random.default_rng(0)
-    signal = truth["malignant"].to_numpy() * 1.0
 
     def submission(name, noise):
-        scores = signal + noise * rng.normal(size=len(truth))
-        return write(tmp_path / f"{name}.csv", truth[["id"]].assign(malignant=scores))
+        return noisy_submission(tmp_path / f"{name}.csv", noise, rng)
 
     sharp, blurred, twin = submission("sharp", 0.6), submission("blurred", 2.0), submission("twin", 0.6)
 
@@ -152,16 +158,11 @@ def test_the_agents_gain_over_a_baseline_comes_with_an_interval_over_the_test_ro
 
 
 def test_over_seeds_the_gain_is_the_mean_of_each_seeds_and_its_interval_holds_the_seeds_spread(registry, tmp_path):
-    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
-    truth = pd.read_csv(answers)
-    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
-                  classes=["0", "1"], proba=True)
-    metric = registry.metrics["roc_auc"]
+    answers, ctx, metric = BIOPSY_ANSWERS, BIOPSY, registry.metrics["roc_auc"]
     rng = np.random.default_rng(1)
 
     def submission(name, noise):
-        scores = truth["malignant"].to_numpy() + noise * rng.normal(size=len(truth))
-        return write(tmp_path / f"{name}.csv", truth[["id"]].assign(malignant=scores))
+        return noisy_submission(tmp_path / f"{name}.csv", noise, rng)
 
     # three seeds: the agent well ahead in two, behind in one
     pairs = [(submission("a0", 0.6), submission("b0", 2.0)), (submission("a1", 0.6), submission("b1", 2.0)),
@@ -177,10 +178,7 @@ def test_over_seeds_the_gain_is_the_mean_of_each_seeds_and_its_interval_holds_th
 
 
 def test_a_seeds_run_reuses_each_finished_seed_and_reports_the_gains_over_the_seeds(registry, tmp_path):
-    answers = BENCH / "tasks" / "biopsy" / "private" / "answers.csv"
-    truth = pd.read_csv(answers)
-    ctx = context("roc_auc", task_type="classification", target="malignant", prediction_columns=["malignant"],
-                  classes=["0", "1"], proba=True)
+    answers, ctx = BIOPSY_ANSWERS, BIOPSY
     rng = np.random.default_rng(2)
     suite_tasks = {bt.name: bt for bt in load_suite(SUITE, budget=60)[1]}
 
@@ -190,7 +188,7 @@ def test_a_seeds_run_reuses_each_finished_seed_and_reports_the_gains_over_the_se
         (agent / "data").mkdir(parents=True)
         (agent / "data" / "manifest.json").write_text(json.dumps({"context": ctx.model_dump()}))
         def entry(path: Path, noise: float) -> dict:  # a submission and its grade, as bench_task records them
-            write(path, truth[["id"]].assign(malignant=truth["malignant"] + noise * rng.normal(size=len(truth))))
+            noisy_submission(path, noise, rng)
             return {"submission": str(path), "score": grade(path, answers, ctx, registry.metrics["roc_auc"])}
 
         row = {"task": "biopsy", "metric": "roc_auc", "direction": "maximize", "seed": seed, "budget_seconds": 60,
