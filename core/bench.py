@@ -738,7 +738,8 @@ def summary(rows: list[dict], names: list[str]) -> dict:
     return out
 
 
-def seed_gains(reports: list[dict], folders: dict[str, Path], metrics: dict[str, Metric]) -> dict[str, dict]:
+def seed_gains(reports: list[dict], folders: dict[str, Path], metrics: dict[str, Metric], *,
+               resamples: int = RESAMPLES) -> dict[str, dict]:
     """Per task and baseline, the agent's gain averaged over the seeds' runs with its interval (``paired_gain`` over
     every seed's pair of submissions). ``folders``: each task's suite folder (its private answers)."""
     out: dict[str, dict] = {}
@@ -751,7 +752,7 @@ def seed_gains(reports: list[dict], folders: dict[str, Path], metrics: dict[str,
                      if r["agent"]["score"] is not None and r["baselines"][name]["score"] is not None]
             if len(pairs) == len(rows):  # a seed without both scores would weigh the others more
                 out.setdefault(task, {})[name] = paired_gain(pairs, folders[task] / ANSWERS, ctx,
-                                                             metrics[rows[0]["metric"]])
+                                                             metrics[rows[0]["metric"]], resamples=resamples)
     return out
 
 

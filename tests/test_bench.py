@@ -209,7 +209,7 @@ def test_a_seeds_run_reuses_each_finished_seed_and_reports_the_gains_over_the_se
     assert finished_seed(tmp_path / "seed-3", [suite_tasks["biopsy"]]) is None
 
     only = [{**r, "tasks": r["tasks"][:1]} for r in reports]
-    gains = seed_gains(only, {"biopsy": BENCH / "tasks" / "biopsy"}, registry.metrics)
+    gains = seed_gains(only, {"biopsy": BENCH / "tasks" / "biopsy"}, registry.metrics, resamples=500)
     scores = [(r["tasks"][0]["agent"]["score"], r["tasks"][0]["baselines"]["flaml"]["score"]) for r in only]
     assert gains["biopsy"]["flaml"]["gain"] == pytest.approx(np.mean([a - b for a, b in scores]))
     assert gains["biopsy"]["flaml"]["runs"] == 2
