@@ -931,15 +931,16 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def finished_seed(folder: Path, tasks: list[BenchTask]) -> dict | None:
-    """The report of a finished run of one seed in ``folder`` that holds every one of ``tasks`` at its budget (the
+def finished_seed(folder: Path, tasks: list[BenchTask], seed: int) -> dict | None:
+    """The report of a finished run with ``seed`` in ``folder`` that holds every one of ``tasks`` at its budget (the
     rows of the others left out), or None: a seed of a killed ``--seeds`` run is run again, a finished one reused."""
     path = folder / "bench.json"
     report = json.loads(path.read_text()) if path.is_file() else {}
     if not report.get("finished_at"):
         return None
     rows = {r["task"]: r for r in report["tasks"]}
-    if any(bt.name not in rows or rows[bt.name]["budget_seconds"] != bt.budget for bt in tasks):
+    if any(bt.name not in rows or rows[bt.name]["budget_seconds"] != bt.budget or rows[bt.name].get("seed") != seed
+           for bt in tasks):
         return None
     return {**report, "tasks": [rows[bt.name] for bt in tasks]}
 
@@ -958,7 +959,7 @@ def _run_seeds(args, only: list[str] | None, seeds: list[int], log: Callable[[st
     out = Path(args.out).resolve() if args.out else default_out
     reports = []
     for seed in seeds:
-        done = finished_seed(out / f"seed-{seed}", tasks)
+        done = finished_seed(out / f"seed-{seed}", tasks, seed)
         if done is not None:
             log(f"bench: seed {seed}: finished in {out / f'seed-{seed}'}, its runs are reused")
             reports.append(done)

@@ -201,12 +201,13 @@ def test_a_seeds_run_reuses_each_finished_seed_and_reports_the_gains_over_the_se
         return report
 
     reports = [seed_run(0), seed_run(1)]
-    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"]])["tasks"] == [reports[0]["tasks"][0]]
-    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"].model_copy(update={"budget": 120})]) is None
-    assert finished_seed(tmp_path / "seed-0", [suite_tasks["penguins"]]) is None  # not run in that seed
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"]], 0)["tasks"] == [reports[0]["tasks"][0]]
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["biopsy"].model_copy(update={"budget": 120})], 0) is None
+    assert finished_seed(tmp_path / "seed-0", [suite_tasks["penguins"]], 0) is None  # not run in that seed
+    assert finished_seed(tmp_path / "seed-1", [suite_tasks["biopsy"]], 2) is None  # another seed's run
     seed_run(2, finished=False)
-    assert finished_seed(tmp_path / "seed-2", [suite_tasks["biopsy"]]) is None  # killed: run again
-    assert finished_seed(tmp_path / "seed-3", [suite_tasks["biopsy"]]) is None
+    assert finished_seed(tmp_path / "seed-2", [suite_tasks["biopsy"]], 2) is None  # killed: run again
+    assert finished_seed(tmp_path / "seed-3", [suite_tasks["biopsy"]], 3) is None
 
     only = [{**r, "tasks": r["tasks"][:1]} for r in reports]
     gains = seed_gains(only, {"biopsy": BENCH / "tasks" / "biopsy"}, registry.metrics, resamples=500)
