@@ -124,11 +124,11 @@ def draft_train(ctx: TaskContext, family: families.Family | None) -> TrainSpec:
     stopping: log loss 1.71 and 0.89 for chile-vote's LightGBM draft (its linear draft: 0.85), 2.53 and 1.44 for
     political-information's; ROC AUC 0.680 and 0.711 for wilms-relapse's LightGBM, 0.678 and 0.736 for its CatBoost
     (its linear draft: 0.726); balanced accuracy 0.724 and 0.749, 0.729 and 0.759 for aids-australia's; MAE 5.58
-    and 5.54, 5.79 and 5.50 for medicare-stay's; RMSE 56.4 and 54.2, 56.9 and 55.0 for diabetes'. Elsewhere within the folds' noise: biopsy's ROC AUC 0.9878 and
-    0.9874, 0.9882 and 0.9881; diamonds' RMSLE 0.1173 and 0.1170, 0.1120 and 0.1124; penguins' accuracy 0.982 and
-    0.979, 0.982 and 0.984 (LightGBM, then CatBoost, on each task). Image tasks keep the full rounds
-    (their pixel boosters were sized for the timeout without the extra fit), and so do several targets (the wrapper
-    holds one estimator per target)."""
+    and 5.54, 5.79 and 5.50 for medicare-stay's; RMSE 56.4 and 54.2, 56.9 and 55.0 for diabetes'. Elsewhere within
+    the folds' noise: biopsy's ROC AUC 0.9878 and 0.9874, 0.9882 and 0.9881; diamonds' RMSLE 0.1173 and 0.1170,
+    0.1120 and 0.1124; penguins' accuracy 0.982 and 0.979, 0.982 and 0.984 (LightGBM, then CatBoost, on each task).
+    Image tasks keep the full rounds (their pixel boosters were sized for the timeout without the extra fit), and so
+    do several targets (the wrapper holds one estimator per target)."""
     stop = not ctx.targets and ctx.images is None and family is not None and family.early_stopping
     return TrainSpec(early_stopping=stop)
 
