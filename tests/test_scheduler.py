@@ -214,6 +214,25 @@ def test_submit_skips_a_full_data_rerun_that_cannot_end_in_time_and_submits_the_
     assert "submit" not in nodes
 
 
+def test_submit_still_reruns_on_every_row_when_the_search_ended_in_the_reserve_and_the_rerun_fits_the_grace(
+        tmp_path):
+    # medicare-stay in the bench: the last item ended 2 s into the reserve, 3 s were left, and a rerun expected to
+    # take 2 s was skipped (it needed 5 s left), so a model fitted on fewer rows was submitted
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    [card] = rc.search.search(rc.ctx.card_query(), limit=1)
+    [run] = evaluate(rc, [Job(rc.fallback.write_initial(rc.ctx, card), "draft", card.name, "default")])
+    rc.clock.before = rc.clock.total - 2.0  # 2 s of the budget left, as after an item that overran the search
+    grace = 0.05 * rc.task.budget.total_seconds
+    assert rc.clock.left() < 5 and rerun_seconds(rc, run) < rc.clock.left() + grace
+
+    final = make_submit(rc)({"best": run})["final"]
+
+    assert final["status"] == "ok" and final["fidelity"] == "full" and final["attempt"] != run["id"]
+    [rerun] = [a for a in rc.store.attempts(rc.run_id) if a["node"] == "submit"]
+    assert rerun["status"] == "ok" and rerun["fidelity"] == "full"
+    assert rc.clock.left() > -grace  # within the grace
+
+
 def test_each_tracks_head_joins_the_ensemble_before_more_refinements_of_the_best(tmp_path):
     # wilms-relapse: by score alone the five members were all refinements of the linear model, and the LightGBM
     # track refined from 0.665 to 0.713 AUC never joined an ensemble
