@@ -85,6 +85,13 @@ def learned_rewards(spec, fold_yaml_path: Path, states, runner, k: int, log) -> 
     return result
 
 
+def per_task(steps: list, limit: int) -> list:
+    """At most ``limit`` distinct states of each task, the same ones whatever the other tasks are (a task's first
+    states are also the ones it is scored on when held out, so their runs are shared through the cache)."""
+    tasks = sorted({s.task for s in steps})
+    return [s for task in tasks for s in sample_states([x for x in steps if x.task == task], limit)]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("train_yaml")
@@ -92,6 +99,8 @@ def main() -> int:
     parser.add_argument("--seeds", default="0,1,2", help="training seeds (comma-separated)")
     parser.add_argument("--k", type=int, default=3, help="replies per state for best of K (the pipeline's plans)")
     parser.add_argument("--states-per-task", type=int, default=12, help="held-out states scored per task")
+    parser.add_argument("--train-states-per-task", type=int, default=24,
+                        help="training states per task whose every option is run for the best fixed preference")
     parser.add_argument("--references-only", action="store_true", help="skip training: reference policies only")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -116,7 +125,9 @@ def main() -> int:
         test = sample_states([s for s in steps if s.task in held], args.states_per_task * len(held))
         train = [s for s in steps if s.task not in held]
         held_options = option_rewards(test, runner)
-        train_options = option_rewards(sample_states(train, 10**6), runner)
+        # the preference is a mean reward per option: a few dozen states per task rate it, and every state costs a
+        # run per menu option (biopsy alone had 103 states)
+        train_options = option_rewards(per_task(train, args.train_states_per_task), runner)
         kept = {o.step_id for o in held_options}  # states with a menu
         test = [s for s in test if s.step_id in kept]
         print(f"fold {i}: held out {','.join(held)}: {len(test)} states")
