@@ -18,6 +18,7 @@ class ColumnInfo(BaseModel):
     dtype: str  # "numeric" | "categorical" | "text" | "datetime" | "boolean"
     missing: float = 0.0  # share of missing values in train
     unique: int = 0
+    integer: bool = False  # numeric and every value a whole number: a quantity, or a code (a hospital's number)
 
 
 class AssetInfo(BaseModel):

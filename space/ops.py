@@ -84,8 +84,19 @@ def _fmt(value) -> str:
 
 # --- candidates per block kind ----------------------------------------------------------------------------------
 
+def code_candidates(ctx: TaskContext, spec: PreprocessSpec) -> list:
+    """Integer columns that may be codes rather than quantities, the most distinct values first: at least 3 values
+    and at most one per 5 training rows (so each category has rows to learn from). Whether one is a code, the
+    validation decides: political-information's interviewer (115 numbers) read as a category took its linear
+    draft's log loss from 1.379 to 1.359 over the run's three folds, while medicare-stay's hospital number (53)
+    changed nothing beyond noise."""
+    numeric = set(column_roles(ctx, spec.as_categories)["numeric"])
+    found = [c for c in ctx.columns if c.name in numeric and c.integer and 3 <= c.unique <= ctx.n_train // 5]
+    return sorted(found, key=lambda c: -c.unique)
+
+
 def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | None) -> list[Op]:
-    roles = column_roles(ctx)
+    roles = column_roles(ctx, spec.as_categories)
     members = model.members if model else []
     scale_sensitive = any(families.needs_scaling(m.estimator) and not m.scale for m in members)
     one_hot_wanted = any(families.wants_one_hot(m.estimator) for m in members)
@@ -118,6 +129,18 @@ def preprocess_ops(ctx: TaskContext, spec: PreprocessSpec, model: ModelSpec | No
         if spec.encoding != "count":
             change("count_features", True, "Add a frequency column per categorical column (how often the category "
                    "occurs in the training rows), keeping the current encoding.", 0.5)
+    for rank, column in enumerate(code_candidates(ctx, spec)[:2]):
+        args: dict = {"as_categories": [*spec.as_categories, column.name]}
+        encoded = "encoded like the other categorical columns"
+        if column.unique > 20 and spec.encoding in ("onehot", "ordinal"):  # one-hot keeps 20 codes; ordinal, none
+            args["encoding"] = "target"
+            encoded = "with every categorical column encoded by its cross-fitted mean target (too many values for "\
+                      "one-hot codes)"
+        ops.append(Op("set_preprocess", args, f"Read the integer column {column.name!r} ({column.unique} distinct "
+                      f"values) as a category, not a quantity, {encoded}: a number that names an interviewer, a "
+                      "hospital or a region says which, not how much.", 0.6 if rank == 0 else 0.45))
+    if spec.as_categories:
+        change("as_categories", [], "Read the integer columns as quantities again, not as categories.", 0.15)
     if has_missing:
         change("missing_indicators", True, "Add a 0/1 missing-value indicator for every numeric column with gaps, "
                "so the model can use missingness itself as a signal.", 0.6)
@@ -376,6 +399,8 @@ def group_of(name: str, args: dict) -> str:
             return "preprocess.pairs+" if value else f"preprocess.pair_top={value}"
         if field_name == "group_stats":
             return "preprocess.group_stats+" if value else "preprocess.group_stats=0"
+        if field_name == "as_categories":
+            return "preprocess.as_categories+" if value else "preprocess.as_categories=0"
         if field_name == "impute" and value != "none":
             return "preprocess.impute"
         return f"preprocess.{field_name}={value}"
@@ -448,6 +473,8 @@ def apply_op(ctx: TaskContext, kind: str, spec, name: str, args: dict, preproces
             new = PreprocessSpec.model_validate({**spec.model_dump(), **args})
         except ValueError:
             return None
+        if set(new.as_categories) - set(column_roles(ctx)["numeric"]):
+            return None  # only the task's numeric columns can be read as codes
         members = model.members if model else []
         lost = any(text.fits(ctx, m, spec) and not text.fits(ctx, m, new) for m in members)
         return None if lost else new

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 
 from pydantic import ValidationError
 
@@ -156,13 +157,19 @@ def take_rows(X, positions):
 '''
 
 
-def column_roles(ctx: TaskContext) -> dict[str, list[str]]:
-    """Feature columns by how they are prepared: booleans count as categories, free text and dates apart."""
+def column_roles(ctx: TaskContext, codes: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Feature columns by how they are prepared: booleans count as categories, free text and dates apart; the
+    numeric columns named in ``codes`` are read as categories too (a preprocess block's ``as_categories``)."""
     roles: dict[str, list[str]] = {"numeric": [], "categorical": [], "text": [], "datetime": []}
     for column in ctx.columns:
         role = {"numeric": "numeric", "text": "text", "datetime": "datetime"}.get(column.dtype, "categorical")
-        roles[role].append(column.name)
+        roles["categorical" if role == "numeric" and column.name in codes else role].append(column.name)
     return roles
+
+
+def code_columns(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
+    """The numeric columns ``spec`` reads as categories, in the task's column order."""
+    return [c for c in column_roles(ctx)["numeric"] if c in spec.as_categories]
 
 
 def _py(value) -> str:
@@ -264,7 +271,8 @@ def join_file(frames, path):
 
 
 def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
-    roles = column_roles(ctx)
+    roles = column_roles(ctx, spec.as_categories)
+    codes = code_columns(ctx, spec)
     hashing = roles["text"] and spec.text == "hash"
     tfidf = text.sparse_features(ctx, spec)
     pairs = spec.pair_top >= 2
@@ -278,7 +286,12 @@ def _preprocess(ctx: TaskContext, spec: PreprocessSpec) -> str:
         *(["from sklearn.preprocessing import SplineTransformer"] if spec.splines else []),
         *([""] if hashing or tfidf or pairs or targets or spec.splines else []),
         "# Everything here is fitted on the training rows only, then applied to the validation and test rows.",
-        "numeric, categorical = list(NUMERIC), list(CATEGORICAL)",
+        *(["# Integer codes read as categories: a number that names an interviewer or a hospital says which, not "
+           "how much.",
+           f"CODES = {_py(codes)}",
+           "numeric = [c for c in NUMERIC if c not in CODES]",
+           "categorical = list(CATEGORICAL) + [c for c in CODES if c in NUMERIC]"] if codes
+          else ["numeric, categorical = list(NUMERIC), list(CATEGORICAL)"]),
         "X_train, X_valid, X_test = (frame[NUMERIC + CATEGORICAL + TEXT + DATETIME].copy()",
         "                            for frame in (train, valid, test))",
     ]
@@ -520,7 +533,7 @@ def _column_transformer(ctx: TaskContext, spec: PreprocessSpec) -> list[str]:
         out += ["# Beside the numeric columns, cubic B-spline bases (3 knots at training quantiles, linear beyond them) of",
                 "# those with more than 10 distinct training values: smooth curved effects for linear models.",
                 "smooth = [c for c in numeric if X_train[c].nunique() > 10]", ""]
-    has_categorical = bool(column_roles(ctx)["categorical"])
+    has_categorical = bool(column_roles(ctx, spec.as_categories)["categorical"])
     sparse = text.sparse_features(ctx, spec)
     encoding = encoder_key(ctx, spec, spec.encoding)
     if has_categorical and spec.encoding == "target":

@@ -61,6 +61,8 @@ class PreprocessSpec(_Spec):
     #                                          mean and std of the 3 numeric columns most related to it (training rows)
     splines: bool = False  # cubic B-spline bases of the numeric columns beside them (linear models: smooth curves)
     count_features: bool = False  # how often each category occurs in the training rows, as an extra column
+    as_categories: list[str] = Field(default_factory=list)  # integer columns read as codes (categories), not
+    #                                                         quantities: an interviewer's or a hospital's number
     datetime_parts: bool = True  # year, month, day, weekday (and hour) of date columns; off: dates are dropped
     text: TextMode = "hash"  # free-text columns: dropped, length/word counts, counts plus 32 hashed token columns, or
     #                          TF-IDF n-grams (a sparse matrix: see ``space.text`` for the models that read it)

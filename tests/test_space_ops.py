@@ -461,3 +461,35 @@ def test_for_an_mae_task_the_boosters_fit_the_median_and_explicit_params_still_w
     assert make_member(ctx, "lightgbm.LGBMRegressor", {"objective": "huber"}, None).params == {"objective": "huber"}
     rmse = ctx.model_copy(update={"metric": "rmse"})
     assert make_member(rmse, "lightgbm.LGBMRegressor", {}, None).params == {}
+
+
+def test_an_integer_code_column_is_offered_as_a_category_and_so_read_improves_political_informations_linear_draft(
+        tmp_path, policy):
+    # political-information's interviewer is a number naming one of 115 interviewers, and each rated respondents
+    # in their own way: as a quantity (with spline bases) it says nothing a linear model can use
+    from graphs.evaluate import Job, evaluate
+    from graphs.runner import open_run
+
+    rc = open_run(Path(__file__).parents[1] / "bench" / "tasks" / "political-information" / "task.yaml",
+                  tmp_path / "out")
+    columns = {c.name: c for c in rc.ctx.columns}
+    assert columns["interviewer"].integer and columns["age"].integer and not columns["length"].integer
+    draft = policy.write_initial(rc.ctx, cards_for(rc.ctx)["linear"])
+    offered = [parse_plan(p)[1] for p in plans(policy, rc.ctx, draft, "preprocess")
+               if "as_categories" in parse_plan(p)[1]]
+    # the most distinct values first; 115 codes are more than one-hot keeps, so they come target-encoded
+    assert offered == [{"as_categories": ["interviewer"], "encoding": "target"},
+                       {"as_categories": ["age"], "encoding": "target"}]
+    code = refined(policy, rc.ctx, draft, "preprocess",
+                   plan_where(policy, rc.ctx, draft, "preprocess", lambda _, a: a.get("as_categories") == ["interviewer"]))
+    assert "CODES = ['interviewer']" in code
+    assert block_spec(info(code, "preprocess").source, "preprocess").as_categories == ["interviewer"]
+    again = [parse_plan(p)[1] for p in plans(policy, rc.ctx, code, "preprocess")]
+    assert {"as_categories": []} in again and {"as_categories": ["interviewer", "age"]} in again
+    assert ops.apply_op(rc.ctx, "preprocess", PreprocessSpec(), "set_preprocess", {"as_categories": ["rating"]},
+                        None) is None  # the target, or any non-numeric column, is no code
+
+    before, after = evaluate(rc, [Job(draft, "draft", "linear", "default"),
+                                  Job(code, "refine", "interviewer as a category", "")])
+    print(f"\nlog loss: interviewer as a number {before['score']:.4f}, as a category {after['score']:.4f}")
+    assert after["status"] == "ok" and after["score"] < before["score"] - 0.005
