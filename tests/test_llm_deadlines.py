@@ -173,7 +173,7 @@ def test_an_openai_request_past_its_deadline_returns_none_within_a_few_seconds(l
 def test_a_run_with_the_hf_policy_keeps_its_budget_hands_write_initial_over_and_still_refines(smollm2, tmp_path):
     # Also the whole run with the in-process model (SmolLM2 on a copy of examples/penguins): it ends with a valid
     # submission whatever the model writes, and every call is in the run store for the usage summary.
-    budget = 150
+    budget = 110
     task_dir = tmp_path / "penguins"
     task_dir.mkdir()
     for name in ("description.md", "train.csv", "test.csv"):

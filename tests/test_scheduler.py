@@ -110,7 +110,7 @@ def test_after_the_first_pass_the_run_keeps_working_until_its_budget_is_spent(tm
     folder = tmp_path / "penguins"
     shutil.copytree(ROOT / "examples" / "penguins", folder, ignore=shutil.ignore_patterns("private"))
     spec = yaml.safe_load((folder / "task.yaml").read_text())
-    spec["budget"] = {**spec["budget"], "total_seconds": 75, "run_timeout": 30, "models": 2, "plans": 2,
+    spec["budget"] = {**spec["budget"], "total_seconds": 60, "run_timeout": 30, "models": 2, "plans": 2,
                       "outer_steps": 1, "ensemble_rounds": 1}
     spec.update(output=str(tmp_path / "out"), executor={"name": "local", "options": {"workers": 2}})
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
