@@ -28,7 +28,7 @@ def make_submit(rc):
         expected = rerun_seconds(rc, best)
         # an estimated rerun that fits gets exactly what is left and the grace; an unestimated one at least 10 s
         timeout = max(3.0 if expected is not None else 10.0, rc.clock.left() + grace)
-        final = None
+        final, took = None, ""
         if expected is not None and expected > rc.clock.left() + grace:
             # started anyway, it would be cut at the timeout: wilms-relapse's ensemble (13 s expected, 7 s left)
             # ran into the grace and then submitted the search-stage run it could have submitted at once
@@ -41,9 +41,8 @@ def make_submit(rc):
             # start with the whole timeout (docstring-sections: the fourth member ended 16 s past the budget)
             began = time.monotonic()
             final = _full_run(rc, best, timeout, time.time() + timeout)
-            if expected is not None:
-                logger.info(f"submit: the full-data rerun took {time.monotonic() - began:.1f}s "
-                            f"(expected {expected:.1f}s)")
+            took = f" in {time.monotonic() - began:.1f}s"
+            took += f" (expected {expected:.1f}s)" if expected is not None else ""
         sample = rc.data.full_dir / "sample_submission.csv"
         chosen, fidelity = best, "search"
         if final is not None and final.get("score") is not None:
@@ -61,7 +60,8 @@ def make_submit(rc):
         # the refit has seen the validation rows, so its own score on them says nothing: the score that stands for
         # the submission is the chosen solution's validation score
         score = best["score"]
-        logger.info(f"submit: {out / 'submission.csv'} ({fidelity} data, validation {score:.5g})")
+        logger.info(f"submit: {out / 'submission.csv'} ({fidelity} data{took if fidelity == 'full' else ''}, "
+                    f"validation {score:.5g})")
         return {"final": {"status": "ok", "score": score, "search_score": best["score"],
                           "fidelity": fidelity, "attempt": chosen.get("id"), "label": best.get("label"),
                           "submission": str(out / "submission.csv"), "solution": str(out / "final_solution.py")},
