@@ -258,8 +258,8 @@ def _column_info(s: pd.Series) -> ColumnInfo:
         text = s.dropna().astype(str)
         long_text = len(text) and text.str.len().mean() > 40 and unique > 0.5 * len(text)
         kind = "text" if long_text else ("datetime" if _looks_like_dates(text) else "categorical")
-    values = s.dropna()
-    integer = kind == "numeric" and bool(len(values)) and bool((values == values.round()).all())
+    values = s.dropna() if kind == "numeric" else None  # only a numeric column is copied without its gaps
+    integer = values is not None and len(values) > 0 and bool((values == values.round()).all())
     return ColumnInfo(name=str(s.name), dtype=kind, missing=round(missing, 4), unique=unique, integer=integer)
 
 
