@@ -283,6 +283,21 @@ class _Fitter:
     line: int
 
 
+def _text_of(node: ast.AST) -> str:
+    """The name or text a node spells itself (a name, attribute, keyword, import, string), else ''."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, (ast.keyword, ast.arg)):
+        return node.arg or ""
+    if isinstance(node, ast.alias):
+        return node.name
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return ""
+
+
 @dataclass
 class _Leakage:
     """One pass over the statements in source order; function bodies are read where they are defined."""
@@ -298,8 +313,8 @@ class _Leakage:
     findings: dict = field(default_factory=dict)  # (line, subject) -> Finding
 
     def run(self) -> list[Finding]:
-        self.early_stopping = "early_stopping" in ast.unparse(self.tree)
         for node in ast.walk(self.tree):
+            self.early_stopping = self.early_stopping or "early_stopping" in _text_of(node)
             if isinstance(node, ast.Call) and _call_name(node) == "cross_val_predict":
                 x = _argument(node, 1, "X")
                 if x is not None:

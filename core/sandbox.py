@@ -12,6 +12,7 @@ import sys
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 # Variables a script may inherit: locale and the BLAS switches some processors need for correct results.
 PASSTHROUGH = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -40,9 +41,29 @@ def minimal_env(workdir: Path, threads: int, extra: dict[str, str] | None = None
     return env
 
 
+def limited_command(cmd: list[str], memory_mb: int | None, disk_mb: int | None = None,
+                    processes: "ProcessCap | None" = None) -> tuple[list[str], Callable[[], None] | None]:
+    """``cmd`` with the child's address space, the size of any file it writes (SIGXFSZ beyond it) and the processes
+    it may start capped, inherited by everything it starts: (command, pre-exec function or None).
+
+    Where prlimit(1) exists the limits are in the command (a shell joins the run's cgroup first, then execs prlimit),
+    so Popen starts the child with vfork: a fork of this process (hundreds of MB) and Python code before exec took
+    6-25 ms per script, prlimit's exec 0.3 ms. Elsewhere a pre-exec function sets them."""
+    prlimit = shutil.which("prlimit")
+    if prlimit is None:
+        return cmd, limit_resources(memory_mb, disk_mb, processes)
+    limits = [f"--as={int(memory_mb) * 1024 * 1024}"] if memory_mb else []
+    limits += [f"--fsize={int(disk_mb) * 1024 * 1024}"] if disk_mb else []
+    if processes is not None and processes.group is None and processes.mechanism == "rlimit":
+        limits.append(f"--nproc={_user_tasks() + processes.limit}")
+    command = [prlimit, *limits, "--core=0", "--", *cmd]
+    if processes is not None and processes.group is not None:
+        command = ["/bin/sh", "-c", 'echo 0 > "$0" && exec "$@"', str(processes.group / "cgroup.procs"), *command]
+    return command, None
+
+
 def limit_resources(memory_mb: int | None, disk_mb: int | None = None, processes: "ProcessCap | None" = None):
-    """A pre-exec function that caps the child's address space, the size of any file it writes (SIGXFSZ beyond
-    it) and the processes it may start, inherited by everything it starts."""
+    """The pre-exec function ``limited_command`` falls back to where prlimit(1) is missing."""
     def apply() -> None:
         if processes is not None:
             processes.enter()
@@ -102,6 +123,7 @@ class ProcessCap:
         cgroup) and remove the group."""
         if self.group is None:
             return
+        pause = 0.001  # killed processes leave the group within milliseconds: look again soon, then less often
         for _ in range(20):
             try:
                 pids = [int(p) for p in (self.group / "cgroup.procs").read_text().split()]
@@ -114,7 +136,8 @@ class ProcessCap:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
                     pass
-            time.sleep(0.05)
+            time.sleep(pause)
+            pause = min(2 * pause, 0.1)
         try:
             self.group.rmdir()
         except OSError:  # still emptying; the kernel frees it with its last process

@@ -41,27 +41,28 @@ def prediction_arrays(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
         pred = pd.read_csv(pred_path)
     except Exception as exc:  # noqa: BLE001 - whatever the script wrote
         return None, f"val_predictions.csv is not a readable CSV: {type(exc).__name__}: {exc}"
-    truth = truth.copy() if isinstance(truth, pd.DataFrame) else pd.read_csv(truth)
+    truth = truth if isinstance(truth, pd.DataFrame) else pd.read_csv(truth)
     expected = [ctx.id_column, *ctx.prediction_columns]
     if [str(c) for c in pred.columns] != expected:
         return None, f"val_predictions.csv has columns {list(pred.columns)[:8]}, expected {expected[:8]}"
-    pred[ctx.id_column] = pred[ctx.id_column].astype(str)
-    truth[ctx.id_column] = truth[ctx.id_column].astype(str)
-    if pred[ctx.id_column].duplicated().any():
+    pred_ids = pd.Index(pred[ctx.id_column].astype(str))
+    if pred_ids.duplicated().any():
         return None, "val_predictions.csv has duplicate ids"
-    merged = truth.merge(pred, on=ctx.id_column, how="left", suffixes=("", "__pred"), indicator=True)
-    missing = int((merged["_merge"] != "both").sum())
+    rows = pred_ids.get_indexer(truth[ctx.id_column].astype(str))  # each truth row's prediction row, -1 if none
+    missing = int((rows < 0).sum())
     if missing:
         return None, f"val_predictions.csv lacks {missing} of the {len(truth)} validation ids"
+    pred = pred.iloc[rows].reset_index(drop=True)
+    truth = truth.reset_index(drop=True)
     if ctx.targets:  # one prediction column per target
-        columns = {target: [target + "__pred"] for target in ctx.targets}
+        columns = {target: [target] for target in ctx.targets}
     else:
-        columns = {ctx.target: [c + "__pred" if c == ctx.target else c for c in ctx.prediction_columns]}
+        columns = {ctx.target: list(ctx.prediction_columns)}
     pairs = {}
     for target, cols in columns.items():
-        if merged[cols].isna().any().any():
+        if pred[cols].isna().any().any():
             return None, "val_predictions.csv has missing values"
-        arrays, problem = _column_arrays(merged[target], merged[cols], ctx, metric)
+        arrays, problem = _column_arrays(truth[target], pred[cols], ctx, metric)
         if arrays is None:
             return None, f"{target}: {problem}" if ctx.targets else problem
         pairs[target] = arrays

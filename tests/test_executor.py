@@ -50,6 +50,19 @@ def executor(tmp_path):
     return make
 
 
+@pytest.fixture(params=["prlimit", "pre-exec"])
+def limits(request, monkeypatch) -> str:
+    """Both ways the caps reach a script: prlimit(1) in its command line, and the pre-exec function used where
+    prlimit is missing (here: hidden from the executor)."""
+    which = shutil.which
+    if request.param == "pre-exec":
+        monkeypatch.setattr(sandbox.shutil, "which", lambda name, *a, **k: None if name == "prlimit" else
+                            which(name, *a, **k))
+    elif which("prlimit") is None:
+        pytest.skip("prlimit(1) is not installed here")
+    return request.param
+
+
 def request(code: str, inputs: Path, timeout: float = 60, **fields) -> RunRequest:
     return RunRequest(code=dedent(code), input_dir=inputs, timeout=timeout, id_column="id", **fields)
 
@@ -138,7 +151,7 @@ def test_a_script_past_its_timeout_is_killed_with_every_process_it_started(isola
     assert heartbeat.stat().st_size == beats  # and it died with the script's process group
 
 
-def test_a_script_over_its_memory_cap_is_out_of_memory(inputs, executor):
+def test_a_script_over_its_memory_cap_is_out_of_memory(limits, inputs, executor):
     code = """\
         blocks = [bytearray(64 * 1024 * 1024) for _ in range(16)]  # 1 GB
         print("Final Validation Performance: 1.0")
@@ -150,7 +163,8 @@ def test_a_script_over_its_memory_cap_is_out_of_memory(inputs, executor):
 
 
 @pytest.mark.parametrize("how", ["one big file", "many small files"])
-def test_a_script_that_fills_its_folder_past_the_disk_cap_is_stopped_and_its_files_deleted(how, inputs, executor):
+def test_a_script_that_fills_its_folder_past_the_disk_cap_is_stopped_and_its_files_deleted(how, limits, inputs,
+                                                                                            executor):
     write = ('open("big.bin", "wb").write(b"x" * 80_000_000)' if how == "one big file" else
              'import os\nos.mkdir("parts")\nfor i in range(40):\n    open(f"parts/{i}.bin", "wb").write(b"x" * 2_000_000)')
     result = executor(disk_mb=50).run(request(write + "\nprint('Final Validation Performance: 1')\n", inputs,
@@ -161,7 +175,8 @@ def test_a_script_that_fills_its_folder_past_the_disk_cap_is_stopped_and_its_fil
     assert left == ["result.json", "solution.py", "stderr.txt", "stdout.txt"]  # what it wrote is gone
 
 
-def test_a_script_that_starts_more_threads_than_the_process_cap_is_stopped_with_its_own_status(inputs, executor):
+def test_a_script_that_starts_more_threads_than_the_process_cap_is_stopped_with_its_own_status(limits, inputs,
+                                                                                              executor):
     probe = sandbox.ProcessCap(10, f"probe-{os.getpid()}")
     probe.close()
     if probe.mechanism == "none":
