@@ -21,6 +21,8 @@ from core.registry import Registry
 from core.store import RunStore
 from core.task import Task
 
+RERUN_SHARE = 0.35  # the most of the budget a final rerun on every row may keep from the search
+
 
 @dataclass
 class Clock:
@@ -91,11 +93,15 @@ class RunContext:
         return self.reserve_for(self.final_seconds)
 
     def reserve_for(self, final_seconds: float | None) -> float:
-        """The reserve a final rerun expected to take ``final_seconds`` needs (None: not estimated yet)."""
-        fixed = min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * self.task.budget.total_seconds))
+        """The reserve a final rerun expected to take ``final_seconds`` needs (None: not estimated yet): that estimate
+        plus a half and 3 s, unless that is more than ``RERUN_SHARE`` of the budget. Such a rerun is not run: the
+        search spends the time and the search-stage run is submitted. A reserve capped below the rerun's need kept
+        time for a rerun that could not fit (digits-images: 20 s kept, a 33 s rerun skipped, the 20 s unused)."""
+        total = self.task.budget.total_seconds
         if final_seconds is None:
-            return fixed
-        return max(5.0, min(fixed, 1.5 * final_seconds + 3.0))
+            return min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * total))
+        need = 1.5 * final_seconds + 3.0
+        return 5.0 if need > RERUN_SHARE * total else max(5.0, need)
 
     def search_time_left(self) -> float:
         return self.clock.left() - self.reserve()

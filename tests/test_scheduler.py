@@ -14,6 +14,7 @@ import yaml
 
 from core.policy import Estimate, WorkItem, WorkOutcome
 from graphs.ensembling import members_for
+from graphs.context import RERUN_SHARE
 from graphs.evaluate import Job, evaluate
 from graphs.runner import open_run
 from graphs.worklist import (blocks_left, candidates, choose, final_estimate, rerun_seconds, reserve_growth,
@@ -170,6 +171,22 @@ def test_the_reserve_for_the_final_rerun_follows_the_solution_the_final_choice_p
     # a member's start-up is paid once per rerun, its fit scaled from one fold's rows to every labelled row
     rows = (rc.ctx.n_train + rc.ctx.n_valid) / (min(rc.ctx.n_train, rc.task.budget.search_rows) * 2 / 3)
     assert rerun_seconds(rc, members[0]) == pytest.approx(1.5 + rows * (4.0 - 1.5) / 3)
+
+
+def test_the_reserve_holds_a_costly_rerun_whole_and_keeps_nothing_for_one_over_its_share_of_the_budget(tmp_path):
+    # digits-images in the bench: the reserve was capped at 20 s, the chosen CNN's rerun needed 33 s, so the rerun
+    # was skipped and the 20 s kept for it went unused
+    rc = open_run(ROOT / "examples" / "penguins" / "task.yaml", tmp_path / "out")
+    total = rc.task.budget.total_seconds
+    unestimated = rc.reserve_for(None)
+    costly = (unestimated + 10.0) / 1.5  # needs more than the unestimated reserve, less than its share
+    too_costly = RERUN_SHARE * total  # its rerun alone would take a third of the run
+
+    assert rc.reserve_for(costly) == pytest.approx(1.5 * costly + 3.0)
+    assert rc.reserve_for(costly) > unestimated
+    assert rc.reserve_for(too_costly) == 5.0
+    rc.final_seconds = too_costly
+    assert rc.search_time_left() == pytest.approx(rc.clock.left() - 5.0, abs=0.5)
 
 
 def test_an_item_whose_result_would_outgrow_the_final_reruns_reserve_is_not_started_in_the_last_seconds(tmp_path):
