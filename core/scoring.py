@@ -52,8 +52,7 @@ def prediction_arrays(pred_path: Path, truth: Path | pd.DataFrame, ctx: TaskCont
     missing = int((rows < 0).sum())
     if missing:
         return None, f"val_predictions.csv lacks {missing} of the {len(truth)} validation ids"
-    pred = pred.iloc[rows].reset_index(drop=True)
-    truth = truth.reset_index(drop=True)
+    pred = pred.iloc[rows]  # in the truth's row order; what follows reads both by position
     if ctx.targets:  # one prediction column per target
         columns = {target: [target] for target in ctx.targets}
     else:

@@ -94,9 +94,10 @@ class RunContext:
 
     def reserve_for(self, final_seconds: float | None) -> float:
         """The reserve a final rerun expected to take ``final_seconds`` needs (None: not estimated yet): that estimate
-        plus a half and 3 s, unless that is more than ``RERUN_SHARE`` of the budget. Such a rerun is not run: the
-        search spends the time and the search-stage run is submitted. A reserve capped below the rerun's need kept
-        time for a rerun that could not fit (digits-images: 20 s kept, a 33 s rerun skipped, the 20 s unused)."""
+        plus a half and 3 s, unless that is more than ``RERUN_SHARE`` of the budget. Such a rerun gets no reserve:
+        the search spends the time, and submit runs it only if it still fits what is left. A reserve capped below
+        the rerun's need kept time for a rerun that could not fit (digits-images: 20 s kept, a 33 s rerun skipped,
+        the 20 s unused)."""
         total = self.task.budget.total_seconds
         if final_seconds is None:
             return min(self.task.budget.run_timeout * 1.5, max(20.0, 0.15 * total))
